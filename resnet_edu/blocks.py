@@ -1,0 +1,155 @@
+"""The two residual blocks of ResNet and the shortcuts that join their input to their output.
+
+Names follow torchvision's ``models/resnet.py`` (conv1, bn1, ..., downsample) so that weights load
+across and readers can cross-reference. A block decides its own shortcut:
+
+* the **Identity Block**: input and output have the same shape, the shortcut is ``x`` itself and
+  ``downsample`` is None;
+* the **Conv Block**: the stride or the channel count changes, so ``x`` is projected by a 1x1
+  convolution with the block's stride followed by BN (``downsample``) before the addition.
+
+The paper (He et al., 2015, section 4.1) names three ways to build the shortcut, selectable here:
+"A" zero-pads the extra channels (no parameters), "B" projects only where the shape changes
+(torchvision's choice and the default), "C" projects in every block.
+"""
+
+import torch.nn.functional as F
+from torch import nn
+
+SHORTCUT_OPTIONS = ("A", "B", "C")
+
+
+def conv3x3(in_channels, out_channels, stride=1):
+    """3x3 convolution with padding 1; no bias, because BN follows and has its own."""
+    return nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=stride, padding=1, bias=False)
+
+
+def conv1x1(in_channels, out_channels, stride=1):
+    """1x1 convolution; no bias, because BN follows."""
+    return nn.Conv2d(in_channels, out_channels, kernel_size=1, stride=stride, bias=False)
+
+
+class ZeroPadShortcut(nn.Module):
+    """Option A: keep every ``stride``-th pixel and append zero channels. No parameters."""
+
+    def __init__(self, in_channels, out_channels, stride):
+        super().__init__()
+        self.stride = stride
+        self.extra_channels = out_channels - in_channels
+
+    def forward(self, x):
+        x = x[:, :, :: self.stride, :: self.stride]
+        return F.pad(x, (0, 0, 0, 0, 0, self.extra_channels))  # pad dim 1 (channels) at the end
+
+    def extra_repr(self):
+        return f"stride={self.stride}, extra_channels={self.extra_channels}"
+
+
+def make_shortcut(in_channels, out_channels, stride, option="B"):
+    """The ``downsample`` of a block: None (identity) or a module applied to ``x`` before the add."""
+    if option not in SHORTCUT_OPTIONS:
+        raise ValueError(
+            f"shortcut must be one of {SHORTCUT_OPTIONS} (the paper's options A, B, C); "
+            f"got {option!r}. Use 'B', torchvision's choice, unless you are comparing options."
+        )
+    if out_channels < in_channels:
+        raise ValueError(
+            f"a residual block cannot shrink its channels: in_channels={in_channels}, "
+            f"out_channels={out_channels}. ResNet stages only keep or widen the channel count."
+        )
+    shape_changes = stride != 1 or in_channels != out_channels
+    if option == "C" or (option == "B" and shape_changes):
+        return nn.Sequential(conv1x1(in_channels, out_channels, stride), nn.BatchNorm2d(out_channels))
+    if option == "A" and shape_changes:
+        return ZeroPadShortcut(in_channels, out_channels, stride)
+    return None
+
+
+class BasicBlock(nn.Module):
+    """ResNet18/34 block: 3x3 conv (with the stride) - BN - ReLU - 3x3 conv - BN, add shortcut, ReLU."""
+
+    expansion = 1
+
+    def __init__(self, in_channels, out_channels, stride=1, shortcut="B"):
+        super().__init__()
+        self.conv1 = conv3x3(in_channels, out_channels, stride)
+        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = conv3x3(out_channels, out_channels)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.downsample = make_shortcut(in_channels, out_channels, stride, shortcut)
+        self.stride = stride
+
+    def forward(self, x):
+        identity = x if self.downsample is None else self.downsample(x)
+
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))  # no ReLU here: the branch may add or subtract
+        out += identity  # safe in place: bn2's output is not needed by backward
+        return self.relu(out)
+
+    def zero_init_residual(self):
+        """Make the block start as the identity: its last BN scales the residual branch to zero."""
+        nn.init.zeros_(self.bn2.weight)
+
+
+class Bottleneck(nn.Module):
+    """ResNet50/101/152 block: 1x1 reduce to ``width``, 3x3 at ``width``, 1x1 expand to 4 * width.
+
+    The stride sits on the 3x3 convolution ("ResNet v1.5", as in torchvision); the paper put it on
+    the first 1x1, which skips three quarters of the pixels before looking at them.
+    """
+
+    expansion = 4
+
+    def __init__(self, in_channels, width, stride=1, shortcut="B"):
+        super().__init__()
+        out_channels = width * self.expansion
+        self.conv1 = conv1x1(in_channels, width)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = conv3x3(width, width, stride)  # stride on the 3x3: v1.5
+        self.bn2 = nn.BatchNorm2d(width)
+        self.conv3 = conv1x1(width, out_channels)
+        self.bn3 = nn.BatchNorm2d(out_channels)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = make_shortcut(in_channels, out_channels, stride, shortcut)
+        self.stride = stride
+
+    def forward(self, x):
+        identity = x if self.downsample is None else self.downsample(x)
+
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        out += identity
+        return self.relu(out)
+
+    def zero_init_residual(self):
+        nn.init.zeros_(self.bn3.weight)
+
+
+def is_identity_block(block):
+    """True for an Identity Block (the shortcut adds ``x`` itself), False for a Conv Block."""
+    return block.downsample is None
+
+
+def block_kind(block):
+    """'Identity Block', 'Conv Block' (projection shortcut) or 'Pad Block' (option A shortcut)."""
+    if block.downsample is None:
+        return "Identity Block"
+    if isinstance(block.downsample, ZeroPadShortcut):
+        return "Pad Block"
+    return "Conv Block"
+
+
+__all__ = [
+    "SHORTCUT_OPTIONS",
+    "conv3x3",
+    "conv1x1",
+    "ZeroPadShortcut",
+    "make_shortcut",
+    "BasicBlock",
+    "Bottleneck",
+    "is_identity_block",
+    "block_kind",
+]

@@ -1,0 +1,70 @@
+"""Bad input and bad arguments fail early with a ValueError that says what was expected."""
+
+import pytest
+import torch
+
+from resnet_edu.resnet import ResNet, build
+from resnet_edu.blocks import BasicBlock
+
+
+@pytest.fixture(scope="module")
+def model():
+    return build("resnet18").eval()
+
+
+@pytest.mark.parametrize("shape,message", [
+    ((3, 224, 224), "4-D batch.*unsqueeze\\(0\\)"),
+    ((224, 224), "4-D batch"),
+    ((1, 1, 224, 224), "expected 3 colour channels.*got shape \\(1, 1, 224, 224\\)"),
+    ((1, 224, 224, 3), "permute\\(0, 3, 1, 2\\)"),
+    ((1, 3, 16, 16), "at least 32x32; got 16x16"),
+])
+def test_bad_input_shapes(model, shape, message):
+    with pytest.raises(ValueError, match=message):
+        model(torch.zeros(shape))
+
+
+def test_integer_images(model):
+    with pytest.raises(ValueError, match="floating-point.*torch.uint8"):
+        model(torch.zeros(1, 3, 224, 224, dtype=torch.uint8))
+
+
+def test_not_a_tensor(model):
+    with pytest.raises(ValueError, match="got list"):
+        model([[0.0]])
+
+
+def test_cifar_stem_accepts_small_images_down_to_8x8():
+    model = build("resnet18", stem="cifar").eval()
+    assert model(torch.zeros(1, 3, 8, 8)).shape == (1, 1000)
+    with pytest.raises(ValueError, match="at least 8x8; got 4x4"):
+        model(torch.zeros(1, 3, 4, 4))
+
+
+def test_single_pixel_batchnorm_in_training_mode():
+    model = build("resnet18").train()
+    with pytest.raises(ValueError, match="batch of at least 2, or call model.eval"):
+        model(torch.zeros(1, 3, 32, 32))
+    model(torch.zeros(1, 3, 64, 64))  # 2x2 pixels after the last stage is enough
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(stem="tiny"), "stem must be one of"),
+    (dict(shortcut="D"), "shortcut must be one of"),
+    (dict(num_classes=0), "num_classes must be an integer of at least 1; got 0"),
+    (dict(num_classes=2.5), "num_classes must be an integer"),
+])
+def test_bad_constructor_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        build("resnet18", **kwargs)
+
+
+@pytest.mark.parametrize("layers", [[2, 2, 2], [2, 2, 0, 2], [2, 2, 2, 2.0], "2222", [2, -1, 2, 2]])
+def test_layers_must_be_four_positive_integers(layers):
+    with pytest.raises(ValueError, match="four positive integers.*got"):
+        ResNet(BasicBlock, layers)
+
+
+def test_unknown_model_name():
+    with pytest.raises(ValueError, match="unknown model 'resnet19'"):
+        build("resnet19")
