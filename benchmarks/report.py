@@ -1,0 +1,92 @@
+"""Render benchmark results (JSON) as Markdown, and put them into the README.
+
+    python benchmarks/report.py            # rewrite the README's results section from benchmarks/results/*.json
+"""
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+START, END = "<!-- benchmark results: start -->", "<!-- benchmark results: end -->"
+
+
+def _mib(n):
+    return f"{n / 2**20:,.0f} MiB"
+
+
+def parity_table(rows):
+    lines = [
+        "| model | input | batch | precision | resnet_edu img/s (min-max) | torchvision img/s (min-max) "
+        "| ratio | peak memory ours / theirs | achieved FLOP/s (share of matmul peak) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        ours, theirs = r["resnet_edu"], r["torchvision"]
+        lines.append(
+            f"| {r['model']} ({r['stem']} stem) | {r['image_size']}x{r['image_size']} | "
+            f"{r['batch_size']} | {r['precision']} | "
+            f"{ours['images_per_s']:,.1f} ({ours['images_per_s_min']:,.1f}-{ours['images_per_s_max']:,.1f}) | "
+            f"{theirs['images_per_s']:,.1f} ({theirs['images_per_s_min']:,.1f}-{theirs['images_per_s_max']:,.1f}) | "
+            f"{r['speed_ratio']:.3f} | {_mib(ours['peak_memory_bytes'])} / {_mib(theirs['peak_memory_bytes'])} | "
+            f"{r['achieved_flops_per_s'] / 1e9:,.0f} GFLOP/s ({r['fraction_of_matmul_peak']:.0%}) |"
+        )
+    return "\n".join(lines)
+
+
+def ladder_table(rows):
+    lines = ["| rung | images/s (min-max) | speed-up over the first rung |", "|---|---|---|"]
+    base = rows[0]["images_per_s"]
+    for r in rows:
+        lines.append(f"| {r['rung']} | {r['images_per_s']:,.0f} ({r['images_per_s_min']:,.0f}-"
+                     f"{r['images_per_s_max']:,.0f}) | {r['images_per_s'] / base:.2f}x |")
+    return "\n".join(lines)
+
+
+def quick_mode_text(q):
+    seeds = ", ".join(f"{a:.2%}" for a in q["test_accuracies"])
+    return (f"Quick mode ({q['recipe']}): test accuracy {q['mean_test_accuracy']:.2%} "
+            f"(seeds: {seeds}) on the full 10,000-image test set; training time "
+            f"{q['median_train_seconds']:.0f} s (median over seeds), total including data loading "
+            f"and evaluation {q['median_total_seconds']:.0f} s. Target: at least 60% within 180 s "
+            f"of training: {'met' if q['target_met'] else 'NOT met'}.")
+
+
+def render(result):
+    """One results file as a Markdown section."""
+    h = result["hardware"]
+    parts = [f"### {h['description']}",
+             f"Measured {result['date']} with torch {result['torch']}, torchvision "
+             f"{result['torchvision']}, {h['threads']} CPU threads. "
+             f"Medians over {result['settings']['repeats']} repeats of {result['settings']['steps']} "
+             f"steps after {result['settings']['warmup']} warm-up steps; min-max in brackets. "
+             "'Matmul peak' is the FLOP rate of a large matrix product measured on the same device "
+             "in the same precision.", "",
+             "**resnet_edu against torchvision** (one training step: forward, backward, SGD update)", "",
+             parity_table(result["parity"])]
+    if result.get("ladder"):
+        parts += ["", f"**Speed ladder** ({result['ladder_setting']})", "", ladder_table(result["ladder"])]
+    if result.get("quick_mode"):
+        parts += ["", quick_mode_text(result["quick_mode"])]
+    for note in result.get("not_measured", []):
+        parts += ["", f"Not measured here: {note}"]
+    return "\n".join(parts)
+
+
+def render_all(paths):
+    return "\n\n".join(render(json.loads(Path(p).read_text())) for p in sorted(paths))
+
+
+def update_readme(readme=ROOT / "README.md", results=RESULTS):
+    text = readme.read_text()
+    if START not in text or END not in text:
+        sys.exit(f"{readme} has no results section: add the lines {START!r} and {END!r}")
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    body = render_all(results.glob("*.json")) or "No results yet: run `python benchmarks/run.py`."
+    readme.write_text(f"{head}{START}\n{body}\n{END}{tail}")
+
+
+if __name__ == "__main__":
+    update_readme()

@@ -1,0 +1,104 @@
+"""Measure the course's speed claims on this machine and save them with the hardware named.
+
+    python benchmarks/run.py                 # everything this machine can run (a few minutes on 2 CPU cores)
+    python benchmarks/run.py --only parity   # one part
+
+Parts: `parity` (resnet_edu against torchvision, every device), `ladder` (notebook 05's speed
+ladder), `quick` (the CPU quick-mode recipe: time and accuracy), `recipe` (the GPU recipe to 94%
+on CIFAR-10, several seeds; GPU only). Writes benchmarks/results/<hardware>.json and .md, then
+rewrites the README's results section from every results file.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import sys
+from pathlib import Path
+
+import torch
+import torchvision
+
+sys.path.insert(0, str(Path(__file__).parent))
+import parity  # noqa: E402
+import report  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def cpu_name():
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def hardware():
+    threads = torch.get_num_threads()
+    if torch.cuda.is_available():
+        gpu = torch.cuda.get_device_name(0)
+        description = f"{torch.cuda.device_count()} x {gpu}, host CPU {cpu_name()}"
+    else:
+        gpu = None
+        description = f"{cpu_name()}, {os.cpu_count()} cores, no GPU"
+    slug = re.sub(r"[^a-z0-9]+", "-", (gpu or f"cpu {cpu_name()} {os.cpu_count()} cores").lower()).strip("-")
+    return {"description": description, "gpu": gpu, "cpu": cpu_name(), "cores": os.cpu_count(),
+            "threads": threads, "slug": slug}
+
+
+def devices():
+    found = [torch.device("cpu")]
+    if torch.cuda.is_available():
+        found.append(torch.device("cuda"))
+    return found
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", choices=["parity"], action="append",
+                        help="run only these parts (repeatable); default: all")
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--steps", type=int, default=3, help="training steps per timed repeat")
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--smoke", action="store_true",
+                        help="a seconds-long run on tiny batches to check the harness (results not saved to the README)")
+    args = parser.parse_args(argv)
+    parts = set(args.only or ["parity"])
+
+    hw = hardware()
+    result = {
+        "hardware": hw,
+        "date": datetime.date.today().isoformat(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "settings": {"repeats": args.repeats, "steps": args.steps, "warmup": args.warmup},
+        "not_measured": [],
+    }
+    if not torch.cuda.is_available():
+        result["not_measured"].append(
+            "GPU figures (no GPU on this machine): GPU throughput and memory, the GPU rungs of the "
+            "speed ladder, and the GPU recipe to 94% on CIFAR-10.")
+
+    if "parity" in parts:
+        configs = parity.CONFIGS[1:2] if args.smoke else parity.CONFIGS
+        result["parity"] = parity.run(devices(), args.repeats, args.steps, args.warmup, configs,
+                                      batch_size=4 if args.smoke else None)
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    name = ("smoke-" if args.smoke else "") + hw["slug"]
+    (args.out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (args.out / f"{name}.md").write_text(report.render(result) + "\n")
+    print(f"wrote {args.out / name}.json and .md")
+    if not args.smoke and args.out == RESULTS:
+        report.update_readme()
+    return result
+
+
+if __name__ == "__main__":
+    main()
