@@ -573,3 +573,254 @@ add_solution("downsample", '''
             nn.BatchNorm2d(out_channels),
         )
 ''')
+
+
+# --- Stages and bottleneck (notebooks 03, 04) ---
+#
+# check_stage: a learner's make_stage(block, in_channels, width, num_blocks, stride), built for
+# stages of ResNet18, ResNet34 and ResNet50 and compared with the stage resnet_edu.resnet.ResNet
+# builds. check_bottleneck: a learner's MyBottleneck(in_channels, width, stride=1) against
+# resnet_edu.blocks.Bottleneck in the three places ResNet50 uses it. Both reuse the engine above
+# and add the facts specific to their exercise (which blocks project, the in_channels
+# bookkeeping, where the stride sits, the expansion).
+
+from types import SimpleNamespace  # noqa: E402
+
+from .blocks import Bottleneck, block_kind  # noqa: E402
+from .resnet import ResNet  # noqa: E402
+
+
+class StageCase(Case):
+    """A Case whose arguments start with a block class: printed by name, not as <class '...'>."""
+
+    def call_text(self, name):
+        block, *rest = self.args
+        return f"{name}({', '.join([block.__name__] + [repr(a) for a in rest])})"
+
+
+STAGE_CASES = [
+    StageCase("ResNet18's layer1: two Identity Blocks", (BasicBlock, 64, 64, 2, 1), {}, (2, 64, 8, 8)),
+    StageCase("ResNet34's layer2: a Conv Block with stride 2, then three Identity Blocks",
+              (BasicBlock, 64, 128, 4, 2), {}, (2, 64, 8, 8)),
+    StageCase("ResNet50's layer1: a Conv Block at stride 1 (64 -> 256 channels), then two Identity Blocks",
+              (Bottleneck, 64, 64, 3, 1), {}, (2, 64, 8, 8)),
+]
+
+
+def reference_stage(block, in_channels, width, num_blocks, stride):
+    """The stage exactly as resnet_edu.resnet.ResNet builds it (its _make_stage, with
+    ``in_channels`` as the running channel count and torchvision's shortcut option B)."""
+    builder = SimpleNamespace(channels=in_channels)
+    return ResNet._make_stage(builder, block, width, num_blocks, stride, "B")
+
+
+def _build_quietly(factory, case):
+    """The learner's module for one case, or None: the generic checks already report a failure."""
+    try:
+        module = factory(*case.args, **case.kwargs)
+    except Exception:
+        return None
+    return module if isinstance(module, nn.Module) else None
+
+
+def _describe_block(block):
+    out_channels = block.conv1.out_channels * block.expansion
+    stride = f", stride {block.stride}" if block.stride != 1 else ""
+    return f"a {block_kind(block)} ({block.conv1.in_channels} -> {out_channels} channels{stride})"
+
+
+def _check_stage_blocks(result, stage, reference, case):
+    """The facts of a stage one block at a time: count, stride, in_channels, projection."""
+    block_class, in_channels, width, num_blocks, stride = case.args
+    blocks = list(stage.children())
+    if len(blocks) != num_blocks:
+        result.fail(f"expected {num_blocks} blocks (num_blocks={num_blocks}), got {len(blocks)}: "
+                    "loop for i in range(num_blocks)")
+        return
+    strange = [type(b).__name__ for b in blocks if not isinstance(b, block_class)]
+    if strange:
+        result.fail(f"a stage holds only blocks built with block(...), here {block_class.__name__}; "
+                    f"found {strange}")
+        return
+    right = 0
+    for i, (mine, theirs) in enumerate(zip(blocks, reference)):
+        problems = []
+        if mine.stride != theirs.stride:
+            problems.append(f"stride {mine.stride} instead of {theirs.stride}: only the first block "
+                            "of a stage gets the stride, the others keep the resolution (stride 1)")
+        if mine.conv1.in_channels != theirs.conv1.in_channels:
+            problems.append(f"built for {mine.conv1.in_channels} input channels, but "
+                            f"{theirs.conv1.in_channels} flow into it: after the first block, "
+                            f"in_channels becomes width * block.expansion = {width} * "
+                            f"{block_class.expansion} = {width * block_class.expansion}")
+        if not problems and block_kind(mine) != block_kind(theirs):
+            problems.append(f"it is {_describe_block(mine)}, expected {_describe_block(theirs)}")
+        if problems:
+            result.fail(f"block {i}: " + "; ".join(problems))
+        else:
+            right += 1
+    if right == num_blocks:
+        kinds = ", ".join(block_kind(b) for b in blocks)
+        result.ok(f"the right blocks with the right in_channels and strides: {kinds}")
+
+
+def check_stage(candidate_function):
+    """Check a learner's ``make_stage(block, in_channels, width, num_blocks, stride)``.
+
+    It must return an nn.Sequential of ``num_blocks`` blocks, ``block(in_channels, width, stride)``
+    first and ``block(width * block.expansion, width, 1)`` after it, as ResNet's stages are built.
+    """
+    name = getattr(candidate_function, "__name__", "make_stage")
+    with checking("stage", "Checking your stage builder against resnet_edu's ResNet stages") as result:
+        for case in STAGE_CASES if is_buildable(result, candidate_function) else []:
+            check_against_reference(result, candidate_function, reference_stage, case, name=name)
+            stage = _build_quietly(candidate_function, case)
+            if stage is not None:
+                _check_stage_blocks(result, stage, reference_stage(*case.args), case)
+    return result
+
+
+add_solution("stage", '''
+    from torch import nn
+
+
+    def make_stage(block, in_channels, width, num_blocks, stride):
+        blocks = [block(in_channels, width, stride)]  # may change the shape: a Conv Block if so
+        in_channels = width * block.expansion  # what every later block receives
+        for _ in range(num_blocks - 1):
+            blocks.append(block(in_channels, width, 1))  # Identity Blocks: the shape stays
+        return nn.Sequential(*blocks)
+''')
+
+
+def _bottleneck_v1(ref, x):
+    """The reference block with the stride moved from the 3x3 to the first 1x1 (the paper's v1)."""
+    stride = ref.conv2.stride
+    out = F.relu(ref.bn1(F.conv2d(x, ref.conv1.weight, stride=stride)))
+    out = F.relu(ref.bn2(F.conv2d(out, ref.conv2.weight, padding=1)))
+    return F.relu(ref.bn3(ref.conv3(out)) + _shortcut(ref, x))
+
+
+def _bottleneck_branch(ref, x, relu_after_3x3=True):
+    out = F.relu(ref.bn1(ref.conv1(x)))
+    out = ref.bn2(ref.conv2(out))
+    return ref.bn3(ref.conv3(F.relu(out) if relu_after_3x3 else out))
+
+
+BOTTLENECK_MISTAKES = [
+    Mistake("stride on the first 1x1 (the paper's v1)", _bottleneck_v1,
+            "the 1x1 reduction carries the stride, so it skips three of every four pixels before "
+            "any convolution looks at them. torchvision and resnet_edu put the stride on the 3x3 "
+            "(ResNet v1.5): conv1 gets stride 1, conv2 gets the stride."),
+    Mistake("ReLU before the addition",
+            lambda r, x: F.relu(F.relu(_bottleneck_branch(r, x)) + _shortcut(r, x)),
+            "the branch ends in a ReLU before the shortcut is added, so it can only add. End the "
+            "branch with bn3; apply the ReLU once, after the addition."),
+    Mistake("no ReLU after the addition", lambda r, x: _bottleneck_branch(r, x) + _shortcut(r, x),
+            "the block returns F(x) + x without the final ReLU. Return relu(out + identity)."),
+    Mistake("the shortcut is never added", lambda r, x: F.relu(_bottleneck_branch(r, x)),
+            "the block computes ReLU(F(x)): a plain block, not a residual one. Add x (or "
+            "downsample(x)) before the final ReLU."),
+    Mistake("no ReLU after the 3x3",
+            lambda r, x: F.relu(_bottleneck_branch(r, x, relu_after_3x3=False) + _shortcut(r, x)),
+            "bn2's output goes into the expanding 1x1 without a ReLU. The branch is "
+            "conv1-BN-ReLU, conv2-BN-ReLU, conv3-BN."),
+]
+
+BOTTLENECK_CASES = [
+    Case("ResNet50's layer1[0]: a Conv Block at stride 1 (64 -> 256 channels)", (64, 64),
+         {"stride": 1}, (2, 64, 8, 8)),
+    Case("an Identity Block (256 -> 256 channels)", (256, 64), {"stride": 1}, (2, 256, 8, 8)),
+    Case("ResNet50's layer2[0]: a Conv Block with stride 2 (256 -> 512 channels)", (256, 128),
+         {"stride": 2}, (2, 256, 8, 8)),
+]
+
+
+def _check_expansion(result, candidate_class):
+    expansion = getattr(candidate_class, "expansion", None)
+    if expansion == Bottleneck.expansion:
+        result.ok("expansion = 4: the block gives out 4 * width channels, and builders can read it")
+    else:
+        result.fail(f"the class attribute expansion should be {Bottleneck.expansion}, got "
+                    f"{expansion!r}: ResNet's builder reads block.expansion to know that 4 * width "
+                    "channels leave the block. Add `expansion = 4` to the class body.")
+
+
+def _check_bottleneck_layout(result, block, case, x):
+    """Which convolution carries the stride, and whether a projection exists where it must."""
+    in_channels, width = case.args
+    stride = case.kwargs["stride"]
+    reference = Bottleneck(in_channels, width, stride)
+    must_project = reference.downsample is not None
+    convs = [m for m in block.modules() if isinstance(m, nn.Conv2d)]
+    projects = len(convs) > 3
+    if must_project and not projects:
+        why = "the stride is 2" if stride != 1 else f"the channels change ({in_channels} -> {4 * width})"
+        result.fail(f"missing projection: {why}, so x must pass a 1x1 convolution with the block's "
+                    f"stride and a BN before the addition. Project when stride != 1 or "
+                    f"in_channels != width * expansion, not only when the stride changes.")
+    elif projects and not must_project:
+        result.fail("a projection where none is needed: the input and output shapes are equal, so "
+                    "the shortcut is x itself (downsample = None)")
+    else:
+        result.ok("a projection shortcut" if must_project else "the shortcut is x itself")
+    if stride == 1:
+        return
+    try:
+        units = conv_bn_units(block, x)
+    except Exception:  # forward fails: the generic checks report it
+        return
+    threes = [conv for conv, _ in units if conv.kernel_size == (3, 3)]
+    if threes and threes[0].stride == (stride, stride):
+        result.ok("the stride sits on the 3x3 convolution (v1.5, as torchvision)")
+    elif threes:
+        result.fail(f"the 3x3 convolution has stride {threes[0].stride[0]}, expected {stride}: in "
+                    "v1.5 (torchvision) the 3x3 carries the block's stride and the first 1x1 has "
+                    "stride 1")
+
+
+def check_bottleneck(candidate_class):
+    """Check a learner's ``MyBottleneck(in_channels, width, stride=1)`` against Bottleneck."""
+    with checking("bottleneck", "Checking your bottleneck against resnet_edu.blocks.Bottleneck") as result:
+        if is_buildable(result, candidate_class):
+            _check_expansion(result, candidate_class)
+            for case in BOTTLENECK_CASES:
+                check_against_reference(result, candidate_class, Bottleneck, case, BOTTLENECK_MISTAKES)
+                block = _build_quietly(candidate_class, case)
+                if block is not None:
+                    _check_bottleneck_layout(result, block, case, torch.zeros(case.input_shape))
+    return result
+
+
+add_solution("bottleneck", '''
+    from torch import nn
+
+
+    class MyBottleneck(nn.Module):
+        expansion = 4  # the block gives out 4 * width channels
+
+        def __init__(self, in_channels, width, stride=1):
+            super().__init__()
+            out_channels = width * self.expansion
+            self.conv1 = nn.Conv2d(in_channels, width, kernel_size=1, bias=False)  # reduce
+            self.bn1 = nn.BatchNorm2d(width)
+            self.conv2 = nn.Conv2d(width, width, kernel_size=3, stride=stride, padding=1,
+                                   bias=False)  # stride on the 3x3: v1.5
+            self.bn2 = nn.BatchNorm2d(width)
+            self.conv3 = nn.Conv2d(width, out_channels, kernel_size=1, bias=False)  # expand
+            self.bn3 = nn.BatchNorm2d(out_channels)
+            self.relu = nn.ReLU(inplace=True)
+            self.downsample = None  # Identity Block
+            if stride != 1 or in_channels != out_channels:  # Conv Block, also at stride 1
+                self.downsample = nn.Sequential(
+                    nn.Conv2d(in_channels, out_channels, kernel_size=1, stride=stride, bias=False),
+                    nn.BatchNorm2d(out_channels),
+                )
+
+        def forward(self, x):
+            identity = x if self.downsample is None else self.downsample(x)
+            out = self.relu(self.bn1(self.conv1(x)))
+            out = self.relu(self.bn2(self.conv2(out)))
+            out = self.bn3(self.conv3(out))
+            return self.relu(out + identity)
+''')
