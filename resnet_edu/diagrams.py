@@ -8,14 +8,16 @@ a real forward pass for the shapes), so the pictures cannot drift from the code 
 * :func:`draw_resnet18_stages`: the stem, the four stages and the head of ResNet18 at 224x224;
 * :func:`draw_bottleneck`: ResNet50's 1x1 reduce, 3x3, 1x1 expand block.
 
-Each function returns a ``matplotlib.figure.Figure`` built without pyplot, so a notebook shows it
-exactly once (as the cell's value) and no global figure state leaks. ``python -m resnet_edu.diagrams
+Each function returns a :class:`Diagram`, a ``matplotlib.figure.Figure`` built without pyplot, so a
+notebook shows it exactly once, as PNG, when it is the cell's value (in Jupyter and Colab alike),
+and no global figure state leaks. ``python -m resnet_edu.diagrams
 [DIRECTORY]`` writes all of them as PNG files into ``images/`` (or DIRECTORY).
 
 One colour means one thing in every diagram (see ``COLOURS``): blue convolutions, yellow BN,
 green ReLU, purple projection shortcuts (``downsample``) and Conv Blocks, peach Identity Blocks.
 """
 
+import io
 import sys
 from pathlib import Path
 
@@ -45,6 +47,15 @@ BOX_HEIGHT = 0.5
 ROW_STEP = 0.8
 SHORTCUT_X = 3.1  # horizontal position of the shortcut path, right of the main column
 DPI = 100
+
+
+class Diagram(Figure):
+    """A Figure that Jupyter displays as PNG even before pyplot's inline backend is active."""
+
+    def _repr_png_(self):
+        buffer = io.BytesIO()
+        self.savefig(buffer, format="png", dpi=DPI)
+        return buffer.getvalue()
 
 
 # ---------------------------------------------------------------- drawing primitives
@@ -237,7 +248,7 @@ def draw_residual_block(channels=64, size=56):
     Drawn from ``BasicBlock(channels, channels)`` run on a channels x size x size input (by
     default the first stage of ResNet18 at 224x224).
     """
-    fig = Figure(figsize=(6.2, 7.4), dpi=DPI)
+    fig = Diagram(figsize=(6.2, 7.4), dpi=DPI)
     ax = fig.add_subplot()
     _draw_block(ax, BasicBlock(channels, channels), (channels, size, size),
                 "The residual block: out = ReLU(F(x) + x)")
@@ -252,7 +263,7 @@ def draw_identity_and_conv_blocks(in_channels=64, out_channels=128, stride=2, si
     The Conv Block is ``BasicBlock(in_channels, out_channels, stride)``: its ``downsample``
     projects x to the branch's shape so that the two can be added.
     """
-    fig = Figure(figsize=(12, 7.4), dpi=DPI)
+    fig = Diagram(figsize=(12, 7.4), dpi=DPI)
     left, right = fig.subplots(1, 2)
     _draw_block(left, BasicBlock(in_channels, in_channels), (in_channels, size, size),
                 "Identity Block: the shape is unchanged,\nthe shortcut adds x itself")
@@ -271,7 +282,7 @@ def draw_bottleneck(in_channels=256, width=64, stride=1, size=56):
     the paper's Figure 5, right). ``in_channels=64`` draws that stage's opening Conv Block instead.
     """
     block = Bottleneck(in_channels, width, stride)
-    fig = Figure(figsize=(6.6, 10.2), dpi=DPI)
+    fig = Diagram(figsize=(6.6, 10.2), dpi=DPI)
     ax = fig.add_subplot()
     kind = block_kind(block)
     roles = {block.conv1: f"reduce to {width}", block.conv2: "narrow 3x3",
@@ -344,7 +355,7 @@ def draw_resnet18_stages(model=None, image_size=224):
     xlim = (-width / 2 - 0.1, 6 * STAGE_COLUMN_STEP + width / 2 + 0.1)
     ylim = (centre_y - half_height, centre_y + half_height)
     axes_height = 16 * (ylim[1] - ylim[0]) / (xlim[1] - xlim[0])
-    fig = Figure(figsize=(16, axes_height + 1.1), dpi=DPI)
+    fig = Diagram(figsize=(16, axes_height + 1.1), dpi=DPI)
     ax = fig.add_axes((0, 0.55 / (axes_height + 1.1), 1, axes_height / (axes_height + 1.1)))
 
     stem = model.conv1.out_channels, shapes["maxpool"][2], shapes["maxpool"][3]

@@ -15,6 +15,7 @@ def _texts(fig):
 def test_each_draw_function_returns_a_figure(name):
     fig = diagrams.DIAGRAMS[name]()
     assert isinstance(fig, Figure) and fig.axes and _texts(fig)
+    assert fig._repr_png_()[:8] == b"\x89PNG\r\n\x1a\n"  # how Jupyter shows it
 
 
 def test_conv_block_labels_come_from_the_module():
