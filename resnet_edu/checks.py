@@ -308,7 +308,9 @@ def _check_biases(result, module, x):
         result.ok("no convolution in front of a BN has a bias")
         return
     wasted = sum(conv.bias.numel() for conv, _ in biased)
-    result.fail(f"bias before BN: {', '.join(names[c] for c, _ in biased)} ha{'s' if len(biased) == 1 else 've'} a "
+    layers = " and ".join(f"{names[c]} ({describe_conv(c)})" if names[c] else describe_conv(c)
+                          for c, _ in biased)
+    result.fail(f"bias before BN: {layers} ha{'s' if len(biased) == 1 else 've'} a "
                 f"bias, but the BN right after subtracts the batch mean and with it any bias "
                 f"({wasted:,} parameters that learn nothing). Build them with bias=False.")
 
@@ -349,13 +351,16 @@ def _compare_outputs(result, candidate, reference, x, mistakes):
                 "compare the order of the layers in forward with the reference, step by step")
 
 
-def check_against_reference(result, candidate_factory, reference_factory, case, mistakes=(), name=None):
+def check_against_reference(result, candidate_factory, reference_factory, case, mistakes=(), name=None,
+                            announce=True):
     """Run every generic check of one case; the reference is built with the same arguments.
 
-    Never raises: anything unexpected from the learner's code becomes a FAIL line.
+    Never raises: anything unexpected from the learner's code becomes a FAIL line. ``announce``
+    prints the case's title line first.
     """
     name = name or getattr(candidate_factory, "__name__", "your module")
-    result.note(f"{case.title}: {case.call_text(name)} on an input of shape {case.input_shape}")
+    if announce:
+        result.note(f"{case.title}: {case.call_text(name)} on an input of shape {case.input_shape}")
     try:
         _check_case(result, candidate_factory, reference_factory, case, mistakes, name)
     except Exception as exc:
@@ -537,27 +542,40 @@ def _reference_downsample(in_channels, out_channels, stride=1):
     return make_shortcut(in_channels, out_channels, stride, option="B")
 
 
+def _shape_change(case):
+    (in_channels, out_channels), stride = case.args, case.kwargs["stride"]
+    changes = [f"{in_channels} -> {out_channels} channels"] if in_channels != out_channels else []
+    return ", ".join(changes + ([f"stride {stride}"] if stride != 1 else []))
+
+
+def _check_downsample_case(result, candidate_function, case, name):
+    result.note(f"{case.title}: {case.call_text(name)}")
+    try:
+        got = candidate_function(*case.args, **case.kwargs)
+    except Exception as exc:
+        result.fail(f"{case.call_text(name)} raised {explain_exception(exc)}")
+        return
+    needed = _reference_downsample(*case.args, **case.kwargs) is not None
+    if not needed and got is None:
+        result.ok("returns None: the block will add x itself")
+    elif not needed:
+        result.fail(f"returned {type(got).__name__}, expected None: the shape does not change, so "
+                    "the shortcut is x itself (no parameters, no computation)")
+    elif got is None:
+        result.fail(f"returned None, but the shape changes ({_shape_change(case)}), so x and F(x) "
+                    "cannot be added: project x whenever stride != 1 or in_channels != out_channels")
+    else:
+        check_against_reference(result, candidate_function, _reference_downsample, case,
+                                DOWNSAMPLE_MISTAKES, name, announce=False)
+
+
 def check_downsample(candidate_function):
     """Check a learner's ``make_downsample(in_channels, out_channels, stride)``: None when the block
     keeps its shape, else a module that projects x (1x1 conv with the stride, then BN)."""
     name = getattr(candidate_function, "__name__", "make_downsample")
     with checking("downsample", "Checking your shortcut against resnet_edu.blocks.make_shortcut") as result:
         for case in DOWNSAMPLE_CASES if is_buildable(result, candidate_function) else []:
-            if _reference_downsample(*case.args, **case.kwargs) is not None:
-                check_against_reference(result, candidate_function, _reference_downsample, case,
-                                        DOWNSAMPLE_MISTAKES, name)
-                continue
-            result.note(f"{case.title}: {case.call_text(name)}")
-            try:
-                got = candidate_function(*case.args, **case.kwargs)
-            except Exception as exc:
-                result.fail(f"{case.call_text(name)} raised {explain_exception(exc)}")
-                continue
-            if got is None:
-                result.ok("returns None: the block will add x itself")
-            else:
-                result.fail(f"returned {type(got).__name__}, expected None: the shape does not "
-                            "change, so the shortcut is x itself (no parameters, no computation)")
+            _check_downsample_case(result, candidate_function, case, name)
     return result
 
 

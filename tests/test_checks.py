@@ -53,7 +53,7 @@ class BiasBeforeBN(Solution):
 def test_bias_before_bn_is_named_with_its_cost():
     result = check_basic_block(BiasBeforeBN)
     failures = _failures(result)
-    assert "bias before BN: conv1, conv2 have a bias" in failures
+    assert "bias before BN: conv1 (3x3 conv 64->64) and conv2 (3x3 conv 64->64) have a bias" in failures
     assert "(128 parameters that learn nothing)" in failures  # identity case: 2 x 64 biases
     assert "128 more: exactly the biases before BN" in failures
     assert "outputs differ" not in failures  # the biases are the only mistake
@@ -200,6 +200,15 @@ def test_downsample_solution_passes_and_mistakes_are_named():
 
     failures = _failures(check_downsample(always_project))
     assert "returned Sequential, expected None" in failures
+
+    def stride_only(in_channels, out_channels, stride=1):  # the blog's test, with a bias
+        if stride == 1:
+            return None
+        return nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride), nn.BatchNorm2d(out_channels))
+
+    failures = _failures(check_downsample(stride_only))
+    assert "returned None, but the shape changes (64 -> 128 channels)" in failures
+    assert "bias before BN: 0 (1x1 conv 64->128 stride 2) has a bias" in failures
 
     def with_relu(in_channels, out_channels, stride=1):
         module = make_downsample(in_channels, out_channels, stride)
