@@ -1,0 +1,87 @@
+"""Several processes, one model: the small pieces of torch.distributed the trainer needs.
+
+``torchrun --nproc_per_node=N`` starts N copies of the same program and tells each its place through
+environment variables (RANK, LOCAL_RANK, WORLD_SIZE). Each copy trains on its own shard of every
+batch; DistributedDataParallel averages the gradients, so all copies take the same step and their
+weights stay identical. Without torchrun every function here describes a world of one process.
+"""
+
+import hashlib
+import os
+
+import torch
+import torch.distributed as dist
+
+
+def launched_by_torchrun():
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def setup(device=None):
+    """Join the process group if torchrun started us; return (device, rank, world_size).
+
+    NCCL talks between GPUs, gloo between CPU processes. Each process takes the GPU named by its
+    LOCAL_RANK, so N processes on one machine use N different GPUs.
+    """
+    cuda = torch.cuda.is_available() and (device is None or torch.device(device).type == "cuda")
+    if launched_by_torchrun() and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if cuda else "gloo")
+    if not dist.is_initialized():
+        default = "cuda" if torch.cuda.is_available() else "cpu"
+        return torch.device(device or default), 0, 1
+    if cuda:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    else:
+        device = torch.device("cpu")
+    return device, dist.get_rank(), dist.get_world_size()
+
+
+def teardown():
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def rank():
+    return dist.get_rank() if dist.is_initialized() else 0
+
+
+def world_size():
+    return dist.get_world_size() if dist.is_initialized() else 1
+
+
+def is_main():
+    """Only rank 0 prints, draws and writes files, so N processes do not write N copies."""
+    return rank() == 0
+
+
+def sum_across_ranks(values, device):
+    """Add a list of numbers over all ranks (each rank counted its own shard)."""
+    tensor = torch.tensor(values, dtype=torch.float64, device=device)
+    if dist.is_initialized():
+        dist.all_reduce(tensor)
+    return tensor.tolist()
+
+
+def barrier():
+    if dist.is_initialized():
+        dist.barrier()
+
+
+def weights_digest(model):
+    """A SHA-256 of every parameter and buffer, byte for byte: equal digests mean equal weights."""
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def digests_across_ranks(model):
+    """Every rank's :func:`weights_digest`, in rank order (a list of one without torchrun)."""
+    mine = weights_digest(model)
+    if not dist.is_initialized():
+        return [mine]
+    gathered = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, mine)
+    return gathered

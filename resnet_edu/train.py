@@ -1,0 +1,529 @@
+"""Train a ResNet on CIFAR-10: ``fit(model, data, config) -> History``, and the command line.
+
+The pieces, each a short function that notebook 05 explains one at a time:
+
+* :func:`choose_precision` - bf16 autocast on GPUs with compute capability 8.0+ and on CPUs with
+  native bf16 instructions, fp16 with a gradient scaler on older GPUs, fp32 otherwise.
+* :func:`make_optimizer` - SGD with Nesterov momentum; weight decay on conv and linear weights
+  only (decaying BatchNorm scales and biases only fights the normalisation).
+* :func:`make_scheduler` - linear warm-up, then a linear (one-cycle) or cosine decay, stepped per batch.
+* :func:`train_one_epoch` / :func:`evaluate` - the loop itself, with label smoothing in the loss.
+* :func:`save_checkpoint` / :func:`load_checkpoint` - written atomically every epoch; resuming
+  restores model, optimiser, scheduler, scaler, random states and epoch, so an interrupted run
+  ends with exactly the weights of an uninterrupted one.
+
+Run ``python -m resnet_edu.train --help`` for the command line; it runs unchanged under
+``torchrun --nproc_per_node=N`` (see :mod:`resnet_edu.distributed`).
+"""
+
+import contextlib
+import json
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import distributed
+from .data import DeviceLoader, make_dataloader
+from .resnet import build
+
+PRECISIONS = ("auto", "bf16", "fp16", "fp32")
+LOADERS = ("device", "dataloader")
+SCHEDULES = ("onecycle", "cosine")
+CHECKPOINT_NAME = "checkpoint.pt"
+METRICS_NAME = "metrics.json"
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides a run. ``batch_size`` is the global batch, split over ranks."""
+
+    model: str = "resnet18"
+    stem: str = "cifar"
+    epochs: int = 30
+    batch_size: int = 512
+    lr: float = 0.4  # the peak learning rate of the schedule
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    label_smoothing: float = 0.1
+    schedule: str = "onecycle"
+    warmup: float = 0.25  # fraction of all steps spent warming up
+    augment: str = "crop+flip"
+    precision: str = "auto"
+    channels_last: bool = True
+    compile: bool = False
+    loader: str = "device"
+    num_workers: int = 2  # only for loader="dataloader"
+    eval_batch_size: int = 1000
+    sync_bn: bool = False
+    seed: int = 0
+    out_dir: str = None  # checkpoint.pt and metrics.json go here; None writes nothing
+    progress: bool = True  # tqdm progress bars
+    live_plot: bool = True  # a plot of loss and accuracy, redrawn in place in a notebook
+    device: str = None  # None: cuda if available, else cpu
+
+    def __post_init__(self):
+        for name, value, allowed in (("precision", self.precision, PRECISIONS),
+                                     ("loader", self.loader, LOADERS),
+                                     ("schedule", self.schedule, SCHEDULES)):
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}; got {value!r}")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError(f"epochs and batch_size must be at least 1; got {self.epochs}, {self.batch_size}")
+
+
+# The two recipes of notebook 05. "full": the CIFAR stem keeps 32x32 resolution through stage 1,
+# for a GPU. "quick": the ImageNet stem shrinks 32x32 to 8x8 before stage 1 (16x fewer pixels in
+# every later layer), cheap enough for a laptop CPU, at a cost in accuracy that the notebook measures.
+RECIPES = {
+    "full": TrainConfig(stem="cifar", epochs=30, batch_size=512, lr=0.4, augment="crop+flip"),
+    "quick": TrainConfig(stem="imagenet", epochs=2, batch_size=512, lr=0.4, augment="flip"),
+}
+
+
+def recipe(name, **overrides):
+    """A copy of RECIPES[name] with some fields changed, e.g. ``recipe("quick", out_dir="runs/q")``."""
+    if name not in RECIPES:
+        raise ValueError(f"unknown recipe {name!r}; choose one of {sorted(RECIPES)}")
+    return replace(RECIPES[name], **overrides)
+
+
+@dataclass
+class History:
+    """One entry per finished epoch, so a plot or a table can be drawn at any moment."""
+
+    epoch: list = field(default_factory=list)
+    train_loss: list = field(default_factory=list)
+    train_acc: list = field(default_factory=list)
+    test_loss: list = field(default_factory=list)
+    test_acc: list = field(default_factory=list)
+    lr: list = field(default_factory=list)
+    seconds: list = field(default_factory=list)  # training time of the epoch, without evaluation
+    images_per_second: list = field(default_factory=list)
+    status: str = "not started"  # "running", "finished", "interrupted"
+
+    def append(self, **row):
+        for name, value in row.items():
+            getattr(self, name).append(value)
+
+    def as_dict(self):
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values):
+        return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})
+
+    def __len__(self):
+        return len(self.epoch)
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or infinite: training on it would only spread garbage into the weights."""
+
+
+# ----------------------------------------------------------------------------- the pieces
+
+def seed_everything(seed):
+    """Seed Python, NumPy and torch (CPU and every GPU): the same seed gives the same run."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def cpu_has_native_bf16():
+    """True where the processor has bf16 instructions (AVX512-BF16 or AMX), read from /proc/cpuinfo.
+
+    Elsewhere oneDNN may still run bf16, but emulated, which is slower than fp32.
+    """
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
+def choose_precision(device, requested="auto"):
+    """The arithmetic for training on ``device``: "bf16", "fp16" or "fp32" (see the module doc)."""
+    device = torch.device(device)
+    if requested != "auto":
+        if requested == "fp16" and device.type == "cpu":
+            raise ValueError("fp16 training needs a GPU; on a CPU use precision='bf16' or 'fp32'")
+        return requested
+    if device.type == "cuda":
+        major, _ = torch.cuda.get_device_capability(device)
+        return "bf16" if major >= 8 else "fp16"
+    if device.type == "cpu" and cpu_has_native_bf16():
+        return "bf16"
+    return "fp32"
+
+
+def autocast(device, precision):
+    """A context in which matmuls and convolutions run in ``precision`` (fp32 leaves them alone)."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device_type=torch.device(device).type, dtype=dtype)
+
+
+def make_optimizer(model, config):
+    """SGD with Nesterov momentum; weight decay only on weights with more than one dimension."""
+    decay = [p for p in model.parameters() if p.requires_grad and p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim <= 1]  # BN, biases
+    groups = [{"params": decay, "weight_decay": config.weight_decay},
+              {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, nesterov=True)
+
+
+def lr_factor(step, total_steps, warmup_steps, schedule):
+    """The learning rate at ``step`` as a fraction of the peak.
+
+    Warm-up: linear from 0.1 to 1 (large steps on random weights would blow up). Then "onecycle"
+    falls linearly to 0.001, "cosine" follows half a cosine to 0.
+    """
+    if step < warmup_steps:
+        return 0.1 + 0.9 * step / warmup_steps
+    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - 1 - warmup_steps))
+    if schedule == "onecycle":
+        return 1 - 0.999 * progress
+    return 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def make_scheduler(optimizer, config, steps_per_epoch):
+    """A scheduler stepped once per batch, following :func:`lr_factor` over the whole run."""
+    total = config.epochs * steps_per_epoch
+    warmup = round(config.warmup * total)
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: lr_factor(step, total, warmup, config.schedule))
+
+
+def make_loaders(data, config, device, rank=0, world_size=1):
+    """Training and test loaders of the kind ``config.loader`` names, sharded over the ranks."""
+    if config.batch_size % world_size:
+        raise ValueError(f"batch_size {config.batch_size} must divide evenly over {world_size} ranks")
+    per_rank = config.batch_size // world_size
+    common = dict(seed=config.seed, rank=rank, world_size=world_size)
+    if config.loader == "device":
+        train = DeviceLoader(data.train_images, data.train_labels, per_rank, train=True, device=device,
+                             augment=config.augment, channels_last=config.channels_last, **common)
+        test = DeviceLoader(data.test_images, data.test_labels, config.eval_batch_size, train=False,
+                            device=device, channels_last=config.channels_last, **common)
+        return train, test
+    pin = torch.device(device).type == "cuda"
+    train = make_dataloader(data.train_images, data.train_labels, per_rank, train=True,
+                            augment=config.augment, num_workers=config.num_workers, pin_memory=pin, **common)
+    test = make_dataloader(data.test_images, data.test_labels, config.eval_batch_size, train=False,
+                           num_workers=config.num_workers, pin_memory=pin, **common)
+    return train, test
+
+
+def prepare_model(model, config, device):
+    """Move to the device in channels_last; SyncBatchNorm and DDP under torchrun; compile if asked.
+
+    Returns (the model to call, the plain module whose state_dict is saved).
+    """
+    model = model.to(device)
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    if distributed.world_size() > 1 and config.sync_bn:
+        if device.type != "cuda":
+            raise ValueError("sync_bn (SyncBatchNorm) works only on GPUs in PyTorch; on CPUs each rank "
+                             "keeps its own BatchNorm statistics. Leave out --sync-bn here.")
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    plain = model
+    if distributed.world_size() > 1:
+        ids = [device.index] if device.type == "cuda" else None
+        model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    if config.compile:
+        model = torch.compile(model)
+    return model, plain
+
+
+def _to_device(images, labels, device, channels_last):
+    images = images.to(device, non_blocking=True)
+    if channels_last:
+        images = images.contiguous(memory_format=torch.channels_last)
+    return images, labels.to(device, non_blocking=True)
+
+
+def _first_non_finite(losses):
+    finite = torch.isfinite(torch.stack(losses)).tolist()
+    return finite.index(False) if False in finite else None
+
+
+def train_step(model, images, labels, optimizer, scaler, criterion, device, precision):
+    """Forward in ``precision``, backward, one optimiser step; returns (loss, logits)."""
+    with autocast(device, precision):
+        logits = model(images)
+        loss = criterion(logits, labels)
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()  # fp16: scale up so small gradients survive; else a no-op
+    scaler.step(optimizer)  # unscales first, and skips the step if a gradient overflowed
+    scaler.update()
+    return loss, logits
+
+
+def train_one_epoch(model, loader, optimizer, scheduler, scaler, criterion, config, device, precision,
+                    epoch, progress=None, check_every=None):
+    """One pass over the training shard; returns (mean loss, accuracy, images seen, last lr) for this rank.
+
+    The loss is checked for NaN/inf every ``check_every`` steps (each check waits for the GPU, so
+    not every step there; every step on a CPU, where it costs nothing). A bad loss stops training.
+    """
+    check_every = check_every or (1 if device.type == "cpu" else 25)
+    model.train()
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.int64)
+    seen, pending, lr = 0, [], float("nan")
+    for step, (images, labels) in enumerate(loader):
+        images, labels = _to_device(images, labels, device, config.channels_last)
+        loss, logits = train_step(model, images, labels, optimizer, scaler, criterion, device, precision)
+        lr = optimizer.param_groups[0]["lr"]  # the rate this step used
+        scheduler.step()
+        loss_sum += loss.detach() * len(labels)
+        correct += (logits.argmax(1) == labels).sum()
+        seen += len(labels)
+        pending.append(loss.detach())
+        if len(pending) == check_every or step == len(loader) - 1:
+            bad = _first_non_finite(pending)
+            if bad is not None:
+                _raise_non_finite(pending[bad].item(), epoch, step - len(pending) + 1 + bad, len(loader), config)
+            pending = []
+        if progress is not None:
+            progress.update(1)
+    return (loss_sum / max(seen, 1)).item(), correct.item() / max(seen, 1), seen, lr
+
+
+def _raise_non_finite(value, epoch, step, steps, config):
+    where = f"{config.out_dir}/{CHECKPOINT_NAME}" if config.out_dir else "none (out_dir not set)"
+    raise NonFiniteLossError(
+        f"the loss became {value} at epoch {epoch + 1}, step {step + 1} of {steps}; training stopped "
+        f"so that no weights were updated on it after the check. The last good checkpoint: {where}. "
+        f"Usual causes: a learning rate too high (lr={config.lr}), fp16 without a gradient scaler, "
+        f"or broken input data. Lower lr, or try precision='fp32', then resume or start again.")
+
+
+@torch.no_grad()
+def evaluate(model, loader, device, precision="fp32", channels_last=True):
+    """Loss (without label smoothing) and accuracy over every image of the loader, all ranks summed."""
+    model.eval()
+    totals = torch.zeros(3, device=device, dtype=torch.float64)  # loss sum, correct, count
+    for images, labels in loader:
+        images, labels = _to_device(images, labels, device, channels_last)
+        with autocast(device, precision):
+            logits = model(images)
+        loss = nn.functional.cross_entropy(logits.float(), labels, reduction="sum")
+        totals += torch.stack([loss.double(), (logits.argmax(1) == labels).sum().double(),
+                               torch.tensor(len(labels), device=device, dtype=torch.float64)])
+    loss_sum, correct, count = distributed.sum_across_ranks(totals.tolist(), device)
+    return loss_sum / max(count, 1), correct / max(count, 1)
+
+
+@torch.no_grad()
+def predict(model, images, *, batch_size=1000, device=None, precision="fp32"):
+    """Class probabilities (N, classes) for uint8 images (N, 3, 32, 32), normalised as in training."""
+    device = torch.device(device or next(model.parameters()).device)
+    loader = DeviceLoader(images, torch.zeros(len(images), dtype=torch.int64), batch_size, train=False,
+                          device=device)
+    model.eval()
+    out = []
+    for batch, _ in loader:
+        with autocast(device, precision):
+            out.append(model(batch).float().softmax(1).cpu())
+    return torch.cat(out)
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+def _rng_state():
+    """Every random state, as tensors and plain numbers, so ``torch.load(weights_only=True)`` reads it."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    version, python_state, python_gauss = random.getstate()
+    state = {"torch": torch.get_rng_state(), "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos,
+                                                       has_gauss, gauss],
+             "python": [version, list(python_state), python_gauss]}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state):
+    torch.set_rng_state(state["torch"])
+    kind, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    version, python_state, python_gauss = state["python"]
+    random.setstate((version, tuple(python_state), python_gauss))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(path, **state):
+    """Write to a temporary file, then rename: a crash mid-write never leaves a half checkpoint."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)  # atomic on POSIX and Windows
+
+
+def load_checkpoint(path, device="cpu"):
+    """Read a checkpoint written by :func:`save_checkpoint` (tensors and plain values only)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no checkpoint at {path}; train with out_dir set to write one, or "
+                                f"start without resume")
+    return torch.load(path, map_location=device, weights_only=True)
+
+
+# ----------------------------------------------------------------------------- the trainer
+
+def _resume_path(resume, config):
+    if resume in (None, False):
+        return None
+    if resume is True or resume == "auto":
+        if not config.out_dir:
+            raise ValueError("resume=True looks for checkpoint.pt in out_dir, but out_dir is not set")
+        return Path(config.out_dir) / CHECKPOINT_NAME
+    return Path(resume)
+
+
+def _progress_bar(total, description, enabled):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=description, leave=False)
+
+
+def fit(model, data, config, *, resume=None, callback=None):
+    """Train ``model`` on ``data`` (a :class:`resnet_edu.data.CIFAR10`) as ``config`` says.
+
+    resume:   None, True (``out_dir/checkpoint.pt``) or a checkpoint path: continue from there.
+    callback: called as ``callback(epoch, history)`` after each epoch's checkpoint is written.
+    Returns the :class:`History`. Ctrl-C ends training cleanly: the history so far comes back with
+    ``status == "interrupted"`` and the checkpoint of the last finished epoch stays on disk.
+    """
+    device, rank, world_size = distributed.setup(config.device)
+    main = rank == 0
+    precision = choose_precision(device, config.precision)
+    model, plain = prepare_model(model, config, device)
+    train_loader, test_loader = make_loaders(data, config, device, rank, world_size)
+    optimizer = make_optimizer(plain, config)
+    scheduler = make_scheduler(optimizer, config, len(train_loader))
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+    criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    history, start_epoch = History(), 0
+    checkpoint_path = Path(config.out_dir) / CHECKPOINT_NAME if config.out_dir else None
+
+    resume_path = _resume_path(resume, config)
+    if resume_path is not None:
+        state = load_checkpoint(resume_path, device)
+        plain.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        _set_rng_state(state["rng"])
+        history, start_epoch = History.from_dict(state["history"]), state["epoch"]
+        if main and config.progress:
+            print(f"Resumed from {resume_path} after epoch {start_epoch} of {config.epochs}.")
+    else:
+        seed_everything(config.seed + rank)
+
+    live_plot = None
+    if main and config.live_plot:
+        from .viz import LivePlot
+
+        live_plot = LivePlot(title=f"{config.model}, {config.stem} stem, {precision}")
+    history.status = "running"
+    try:
+        for epoch in range(start_epoch, config.epochs):
+            train_loader.set_epoch(epoch)
+            bar = _progress_bar(len(train_loader), f"epoch {epoch + 1}/{config.epochs}", main and config.progress)
+            start = time.perf_counter()
+            loss, acc, seen, lr = train_one_epoch(model, train_loader, optimizer, scheduler, scaler, criterion,
+                                              config, device, precision, epoch, bar)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            seconds = time.perf_counter() - start
+            if bar is not None:
+                bar.close()
+            loss_sum, correct, count = distributed.sum_across_ranks([loss * seen, acc * seen, seen], device)
+            test_loss, test_acc = evaluate(model, test_loader, device, precision, config.channels_last)
+            history.append(epoch=epoch + 1, train_loss=loss_sum / count, train_acc=correct / count,
+                           test_loss=test_loss, test_acc=test_acc, lr=lr,
+                           seconds=seconds, images_per_second=count / seconds)
+            if main and checkpoint_path is not None:
+                save_checkpoint(checkpoint_path, model=plain.state_dict(), optimizer=optimizer.state_dict(),
+                                scheduler=scheduler.state_dict(), scaler=scaler.state_dict(),
+                                rng=_rng_state(), epoch=epoch + 1, history=history.as_dict(),
+                                config=asdict(config))
+            if main:
+                _report_epoch(history, config, live_plot)
+            if callback is not None:
+                callback(epoch + 1, history)
+        history.status = "finished"
+    except KeyboardInterrupt:
+        history.status = "interrupted"
+        if main:
+            kept = f"the checkpoint {checkpoint_path} holds epoch {len(history)}" if checkpoint_path and len(history) \
+                else "no checkpoint was written"
+            print(f"\nInterrupted during epoch {len(history) + 1}; {kept}. Resume with resume=True "
+                  f"(command line: --resume).")
+    if main and config.out_dir:
+        write_metrics(Path(config.out_dir) / METRICS_NAME, history, config, precision, device, world_size)
+    return history
+
+
+def _report_epoch(history, config, live_plot):
+    if live_plot is not None:
+        live_plot.update(history)
+    if config.progress or live_plot is None:
+        i = -1
+        print(f"epoch {history.epoch[i]:>3}/{config.epochs}  train loss {history.train_loss[i]:.3f} "
+              f"acc {history.train_acc[i]:.3f}  test loss {history.test_loss[i]:.3f} "
+              f"acc {history.test_acc[i]:.3f}  {history.seconds[i]:.1f} s "
+              f"({history.images_per_second[i]:.0f} images/s)", flush=True)
+
+
+def write_metrics(path, history, config, precision, device, world_size, **extra):
+    """The final metrics as JSON: config, hardware, per-epoch history and the headline numbers."""
+    summary = {
+        "test_acc": history.test_acc[-1] if len(history) else None,
+        "epochs_done": len(history), "status": history.status,
+        "train_seconds": sum(history.seconds), "precision": precision, "device": device_name(device),
+        "world_size": world_size, "torch": torch.__version__, "config": asdict(config),
+        "history": history.as_dict(), **extra,
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(summary, indent=2))
+    os.replace(tmp, path)
+    return summary
+
+
+def device_name(device):
+    """A readable name for the hardware: the GPU's name, or the CPU with its thread count."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    import platform
+
+    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def build_model(config, num_classes=10):
+    """The model a config names, initialised from ``config.seed`` (same seed, same weights)."""
+    seed_everything(config.seed)
+    return build(config.model, num_classes=num_classes, stem=config.stem)
+
+
+if __name__ == "__main__":
+    from .cli import main
+
+    raise SystemExit(main())

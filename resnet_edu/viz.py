@@ -1,0 +1,156 @@
+"""Pictures of training: learning curves (also live, redrawn in place), image grids, the confusion
+matrix, the speed ladder. Every figure has a title, axis labels and units.
+"""
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from .data import CLASSES
+
+
+def in_notebook():
+    """True inside a Jupyter kernel, where a figure can be shown and then redrawn in place."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
+
+
+def plot_history(history, title="Training history"):
+    """Loss and accuracy per epoch, training and test, side by side."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    epochs = history.epoch
+    left.plot(epochs, history.train_loss, "o-", label="train (with label smoothing)")
+    left.plot(epochs, history.test_loss, "s-", label="test")
+    left.set(title="Loss", xlabel="epoch", ylabel="cross-entropy (nats)")
+    right.plot(epochs, [100 * a for a in history.train_acc], "o-", label="train (augmented)")
+    right.plot(epochs, [100 * a for a in history.test_acc], "s-", label="test")
+    right.set(title="Accuracy", xlabel="epoch", ylabel="accuracy (%)")
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+        ax.legend()
+        if len(epochs) <= 12:
+            ax.set_xticks(epochs)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+class LivePlot:
+    """One figure in a notebook, redrawn in place after each epoch (not a new figure per epoch).
+
+    Outside a notebook it does nothing, so scripts and the command line are not slowed down.
+    """
+
+    def __init__(self, title="Training history"):
+        self.title, self.handle, self.enabled = title, None, in_notebook()
+
+    def update(self, history):
+        if not self.enabled or len(history) == 0:
+            return
+        from IPython.display import display
+
+        fig = plot_history(history, self.title)
+        if self.handle is None:
+            self.handle = display(fig, display_id=True)
+        else:
+            self.handle.update(fig)
+        plt.close(fig)  # drawn into the display; closing keeps the inline backend from drawing it again
+
+
+def show_images(images, labels=None, classes=CLASSES, ncols=8, title="", captions=None, size=1.3):
+    """A grid of uint8 images (N, 3, H, W) with their class names (or ``captions``) above them."""
+    images = torch.as_tensor(images)
+    n = len(images)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.4), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i >= n:
+            continue
+        ax.imshow(images[i].permute(1, 2, 0).numpy(), interpolation="nearest")
+        if captions is not None:
+            ax.set_title(captions[i], fontsize=7)
+        elif labels is not None:
+            ax.set_title(classes[int(labels[i])], fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def to_uint8(normalized, mean, std):
+    """Undo normalisation for display: float (N, 3, H, W) -> uint8, clipped to [0, 255]."""
+    mean = torch.tensor(mean).view(1, 3, 1, 1)
+    std = torch.tensor(std).view(1, 3, 1, 1)
+    return ((normalized.float().cpu() * std + mean) * 255).round().clamp(0, 255).to(torch.uint8)
+
+
+def plot_class_balance(train_labels, test_labels, classes=CLASSES):
+    """Images per class in the training and test sets, as grouped bars."""
+    x = np.arange(len(classes))
+    fig, ax = plt.subplots(figsize=(9, 3))
+    for offset, labels, name in ((-0.2, train_labels, "train"), (0.2, test_labels, "test")):
+        ax.bar(x + offset, torch.bincount(labels, minlength=len(classes)).numpy(), width=0.4, label=name)
+    ax.set(title="Images per class", xlabel="class", ylabel="images", xticks=x)
+    ax.set_xticklabels(classes, rotation=30)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def confusion_matrix(labels, predictions, num_classes=10):
+    """counts[i, j] = how many images of true class i were predicted as class j."""
+    index = torch.as_tensor(labels) * num_classes + torch.as_tensor(predictions)
+    return torch.bincount(index, minlength=num_classes ** 2).view(num_classes, num_classes)
+
+
+def per_class_accuracy(matrix):
+    """The diagonal over the row sums: the fraction of each true class predicted correctly."""
+    matrix = torch.as_tensor(matrix).double()
+    return matrix.diagonal() / matrix.sum(1).clamp(min=1)
+
+
+def plot_confusion_matrix(matrix, classes=CLASSES, title="Confusion matrix (test set)"):
+    """The confusion matrix as a heat map, with the count written in every cell."""
+    matrix = torch.as_tensor(matrix)
+    fig, ax = plt.subplots(figsize=(7, 6))
+    image = ax.imshow(matrix.numpy(), cmap="Blues")
+    fig.colorbar(image, ax=ax, label="images")
+    ticks = np.arange(len(classes))
+    ax.set(title=title, xlabel="predicted class", ylabel="true class", xticks=ticks, yticks=ticks)
+    ax.set_xticklabels(classes, rotation=45, ha="right")
+    ax.set_yticklabels(classes)
+    threshold = matrix.max().item() / 2
+    for i in range(len(classes)):
+        for j in range(len(classes)):
+            value = matrix[i, j].item()
+            ax.text(j, i, str(value), ha="center", va="center", fontsize=7,
+                    color="white" if value > threshold else "black")
+    fig.tight_layout()
+    return fig
+
+
+def most_confident_mistakes(probabilities, labels, k=16):
+    """Indices of the k wrong predictions made with the highest probability, most confident first."""
+    confidence, predicted = probabilities.max(1)
+    wrong = (predicted != labels).nonzero().flatten()
+    order = confidence[wrong].argsort(descending=True)
+    return wrong[order[:k]]
+
+
+def plot_speed_ladder(rows, title="Training speed ladder"):
+    """Bars of images per second for each rung, with the speed-up over the first rung written on them."""
+    names = [r["rung"] for r in rows]
+    speeds = [r["images_per_second"] for r in rows]
+    fig, ax = plt.subplots(figsize=(8, 0.5 * len(rows) + 1.5))
+    bars = ax.barh(names[::-1], speeds[::-1])
+    for bar, speed in zip(bars, speeds[::-1]):
+        ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {speed / speeds[0]:.2f}x",
+                va="center")
+    ax.set(title=title, xlabel="training throughput (images per second)", ylabel="rung")
+    ax.set_xlim(0, max(speeds) * 1.2)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,153 @@
+"""resnet_edu.train: precision, optimiser, schedule, checkpoints, exact resume, stopping, the CLI."""
+
+import json
+import math
+
+import pytest
+import torch
+from _tiny_cifar import tiny_cifar, write_tiny_tarball
+
+from resnet_edu import train as train_module
+from resnet_edu.train import (History, NonFiniteLossError, TrainConfig, build_model, choose_precision, fit,
+                              load_checkpoint, lr_factor, make_optimizer, make_scheduler, recipe,
+                              save_checkpoint)
+
+
+def tiny_config(tmp_path=None, **overrides):
+    """ResNet18 with the ImageNet stem (cheap at 32x32) on 48 images: seconds per run on a CPU."""
+    settings = dict(stem="imagenet", epochs=3, batch_size=16, lr=0.05, warmup=0.2, progress=False,
+                    live_plot=False, device="cpu", eval_batch_size=32,
+                    out_dir=str(tmp_path) if tmp_path else None)
+    settings.update(overrides)
+    return TrainConfig(**settings)
+
+
+def test_precision_follows_the_hardware(monkeypatch):
+    monkeypatch.setattr(train_module, "cpu_has_native_bf16", lambda: True)
+    assert choose_precision("cpu") == "bf16"
+    monkeypatch.setattr(train_module, "cpu_has_native_bf16", lambda: False)
+    assert choose_precision("cpu") == "fp32"
+    for capability, expected in (((7, 5), "fp16"), ((8, 0), "bf16"), ((9, 0), "bf16")):  # T4, A100, H100
+        monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device, c=capability: c)
+        assert choose_precision("cuda") == expected
+    assert choose_precision("cpu", "fp32") == "fp32"
+    with pytest.raises(ValueError, match="fp16 training needs a GPU"):
+        choose_precision("cpu", "fp16")
+
+
+def test_weight_decay_skips_batchnorm_and_biases():
+    model = build_model(tiny_config())
+    decay, no_decay = make_optimizer(model, tiny_config()).param_groups
+    assert decay["weight_decay"] == 5e-4 and no_decay["weight_decay"] == 0
+    assert all(p.ndim == 4 for p in decay["params"][:-1]) and decay["params"][-1].shape == (10, 512)  # convs, fc
+    bn_and_bias = sum(m.weight.numel() + m.bias.numel() for m in model.modules()
+                      if isinstance(m, torch.nn.BatchNorm2d)) + model.fc.bias.numel()
+    assert sum(p.numel() for p in no_decay["params"]) == bn_and_bias
+    assert decay["nesterov"] and decay["momentum"] == 0.9
+
+
+def test_schedules_warm_up_then_decay():
+    assert lr_factor(0, 100, 10, "onecycle") == pytest.approx(0.1)
+    assert lr_factor(10, 100, 10, "onecycle") == 1.0
+    assert lr_factor(99, 100, 10, "onecycle") == pytest.approx(0.001)
+    assert lr_factor(99, 100, 10, "cosine") == pytest.approx(0.0)
+    assert lr_factor(10 + 89 / 2, 100, 10, "cosine") == pytest.approx(0.5)
+    config = tiny_config(epochs=2, lr=0.2)
+    optimizer = make_optimizer(build_model(config), config)
+    scheduler = make_scheduler(optimizer, config, steps_per_epoch=5)
+    rates = []
+    for _ in range(10):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert max(rates) == pytest.approx(0.2) and rates[0] == pytest.approx(0.02) and rates[-1] == pytest.approx(2e-4)
+
+
+def test_training_learns_and_the_same_seed_repeats_exactly():
+    data = tiny_cifar()
+    config = tiny_config(lr=0.02, augment="flip")
+    first_model = build_model(config, num_classes=3)
+    history = fit(first_model, data, config)
+    assert history.status == "finished" and history.epoch == [1, 2, 3]
+    assert history.train_loss[-1] < history.train_loss[0]
+    second_model = build_model(config, num_classes=3)
+    again = fit(second_model, data, config)
+    assert again.train_loss == history.train_loss and again.test_acc == history.test_acc
+    for a, b in zip(first_model.state_dict().values(), second_model.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_interrupted_then_resumed_equals_uninterrupted(tmp_path):
+    """Ctrl-C after epoch 2 keeps that checkpoint; resuming ends with bit-identical weights."""
+    data = tiny_cifar()
+    straight = build_model(tiny_config(), num_classes=3)
+    uninterrupted = fit(straight, data, tiny_config(tmp_path / "straight"))
+
+    def ctrl_c_after_epoch_2(epoch, history):
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    config = tiny_config(tmp_path / "stopped")
+    stopped = fit(build_model(config, num_classes=3), data, config, callback=ctrl_c_after_epoch_2)
+    assert stopped.status == "interrupted" and len(stopped) == 2
+    assert load_checkpoint(tmp_path / "stopped" / "checkpoint.pt")["epoch"] == 2
+
+    torch.manual_seed(1234)  # disturb every random state: resume must restore them
+    resumed_model = build_model(tiny_config(seed=99), num_classes=3)
+    resumed = fit(resumed_model, data, config, resume=True)
+    assert resumed.status == "finished" and resumed.epoch == [1, 2, 3]
+    for field in ("train_loss", "train_acc", "test_loss", "test_acc", "lr"):
+        assert getattr(resumed, field) == getattr(uninterrupted, field), field
+    for name, tensor in straight.state_dict().items():
+        assert torch.equal(tensor, resumed_model.state_dict()[name]), name
+
+
+def test_a_non_finite_loss_stops_training_and_names_the_step(tmp_path):
+    config = tiny_config(tmp_path)
+    model = build_model(config, num_classes=3)
+    calls = []
+
+    def poison_third_batch(module, inputs, output):
+        calls.append(1)
+        return output * math.nan if len(calls) == 3 else output
+
+    model.fc.register_forward_hook(poison_third_batch)
+    with pytest.raises(NonFiniteLossError, match=r"loss became nan at epoch 1, step 3 of 3"):
+        fit(model, tiny_cifar(), config)
+    assert not (tmp_path / "checkpoint.pt").exists()  # the bad epoch was never saved
+
+
+def test_checkpoints_are_atomic_and_round_trip(tmp_path):
+    path = tmp_path / "deep" / "ckpt.pt"
+    save_checkpoint(path, weights=torch.arange(3), epoch=4, history=History(epoch=[1]).as_dict())
+    assert [p.name for p in path.parent.iterdir()] == ["ckpt.pt"]  # no temporary file left behind
+    state = load_checkpoint(path)
+    assert torch.equal(state["weights"], torch.arange(3)) and state["epoch"] == 4
+    with pytest.raises(FileNotFoundError, match="no checkpoint at"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_recipes_and_config_checks():
+    quick = recipe("quick", epochs=1)
+    assert quick.stem == "imagenet" and quick.epochs == 1
+    assert recipe("full").stem == "cifar"
+    with pytest.raises(ValueError, match="unknown recipe"):
+        recipe("fast")
+    with pytest.raises(ValueError, match="precision must be one of"):
+        TrainConfig(precision="fp8")
+
+
+def test_command_line_trains_and_writes_metrics(tmp_path, capsys):
+    from resnet_edu.cli import main
+
+    tarball = write_tiny_tarball(tmp_path, train_per_class=16, test_per_class=4)
+    out = tmp_path / "run"
+    code = main(["--quick", "--data", str(tarball), "--epochs", "2", "--batch-size", "16", "--lr", "0.05",
+                 "--out", str(out), "--no-progress", "--device", "cpu"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "recipe 'quick'" in printed and "48 training and 12 test images" in printed
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["epochs_done"] == 2 and metrics["status"] == "finished"
+    assert 0 <= metrics["test_acc"] <= 1 and metrics["config"]["stem"] == "imagenet"
+    assert (out / "checkpoint.pt").exists()
