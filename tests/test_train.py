@@ -151,3 +151,38 @@ def test_command_line_trains_and_writes_metrics(tmp_path, capsys):
     assert metrics["epochs_done"] == 2 and metrics["status"] == "finished"
     assert 0 <= metrics["test_acc"] <= 1 and metrics["config"]["stem"] == "imagenet"
     assert (out / "checkpoint.pt").exists()
+
+
+def test_speed_ladder_measures_each_rung():
+    from resnet_edu.speed import ladder_table, speed_ladder
+
+    rows = speed_ladder(stem="imagenet", batch_size=8, steps=1, warmup=1, device="cpu", num_workers=0,
+                        rungs=["DataLoader, fp32", "+ data on the device"], verbose=False)
+    assert [r["rung"] for r in rows] == ["DataLoader, fp32", "+ data on the device"]
+    assert rows[0]["loader"] == "dataloader" and rows[1]["loader"] == "device"
+    assert all(r["images_per_second"] > 0 for r in rows) and rows[0]["speedup"] == 1.0
+    assert ladder_table(rows).count("\n") == 3
+
+
+def test_confusion_matrix_and_its_per_class_accuracy():
+    from resnet_edu.viz import confusion_matrix, most_confident_mistakes, per_class_accuracy
+
+    labels = torch.tensor([0, 0, 1, 1, 2, 2])
+    predicted = torch.tensor([0, 1, 1, 1, 0, 2])
+    matrix = confusion_matrix(labels, predicted, num_classes=3)
+    assert matrix.tolist() == [[1, 1, 0], [0, 2, 0], [1, 0, 1]]
+    assert per_class_accuracy(matrix).tolist() == [0.5, 1.0, 0.5]
+    probabilities = torch.tensor([[0.9, 0.1, 0], [0.2, 0.7, 0.1], [0, 1, 0], [0, 1, 0], [0.6, 0, 0.4], [0, 0, 1]])
+    assert most_confident_mistakes(probabilities, labels, k=5).tolist() == [1, 4]  # wrong at 0.7, then 0.6
+
+
+def test_live_plot_is_silent_outside_a_notebook():
+    from resnet_edu.viz import LivePlot, plot_history
+
+    history = History(epoch=[1, 2], train_loss=[2.0, 1.5], train_acc=[0.3, 0.5], test_loss=[1.9, 1.6],
+                      test_acc=[0.35, 0.45])
+    live = LivePlot()
+    assert not live.enabled
+    live.update(history)  # does nothing, raises nothing
+    figure = plot_history(history, "t")
+    assert [ax.get_title() for ax in figure.axes] == ["Loss", "Accuracy"]

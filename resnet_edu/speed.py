@@ -1,0 +1,131 @@
+"""The speed ladder: training images per second as each speed-up is switched on, one rung at a time.
+
+Each rung keeps the rungs above it and adds one thing:
+
+1. ``DataLoader, fp32``       the ordinary baseline: per-image transforms in worker processes
+2. ``+ data on the device``   the whole uint8 set on the device, augmented there in batches
+3. ``+ channels_last``        NHWC memory layout, which GPU tensor cores and oneDNN prefer
+4. ``+ mixed precision``      bf16 (or fp16 with a scaler on older GPUs) autocast
+5. ``+ torch.compile``        kernels fused by the compiler
+
+On a CPU the default ladder leaves out rungs that make no sense there: mixed precision where the
+processor has no native bf16, and torch.compile, whose compilation takes minutes on a laptop CPU
+for little gain. Notebook 05 and the benchmarks call :func:`speed_ladder`.
+"""
+
+import statistics
+import time
+
+import torch
+
+from .data import CIFAR10
+from .train import (TrainConfig, build_model, choose_precision, device_name, make_loaders, make_optimizer,
+                    prepare_model, train_step)
+
+RUNGS = {
+    "DataLoader, fp32": dict(loader="dataloader", channels_last=False, precision="fp32", compile=False),
+    "+ data on the device": dict(loader="device", channels_last=False, precision="fp32", compile=False),
+    "+ channels_last": dict(loader="device", channels_last=True, precision="fp32", compile=False),
+    "+ mixed precision": dict(loader="device", channels_last=True, precision="auto", compile=False),
+    "+ torch.compile": dict(loader="device", channels_last=True, precision="auto", compile=True),
+}
+
+
+def default_rungs(device):
+    """All rungs on a GPU; on a CPU, the rungs that can help there (see the module docstring)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return list(RUNGS)
+    rungs = list(RUNGS)[:3]
+    if choose_precision(device) != "fp32":
+        rungs.append("+ mixed precision")
+    return rungs
+
+
+def synthetic_data(images, seed=0):
+    """Random uint8 images and labels: throughput does not depend on what the pixels show."""
+    generator = torch.Generator().manual_seed(seed)
+    pixels = torch.randint(0, 256, (images, 3, 32, 32), dtype=torch.uint8, generator=generator)
+    labels = torch.randint(0, 10, (images,), generator=generator)
+    return CIFAR10(pixels, labels, pixels[:1], labels[:1], source="synthetic")
+
+
+def _batches(loader):
+    """Batches forever: start a new epoch whenever the loader runs out."""
+    epoch = 0
+    while True:
+        loader.set_epoch(epoch)
+        yield from loader
+        epoch += 1
+
+
+def measure_rung(data, settings, *, model="resnet18", stem="cifar", batch_size=256, steps=20, warmup=5,
+                 repeats=1, device=None, num_workers=2, seed=0):
+    """Images per second of training steps with ``settings`` (a RUNGS entry); warm-up excluded.
+
+    Returns a dict: the settings, the precision used, ``images_per_second`` (median over ``repeats``
+    timings of ``steps`` steps each) and ``spread`` (all repeats' figures).
+    """
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    config = TrainConfig(model=model, stem=stem, batch_size=batch_size, lr=0.01, seed=seed,
+                         num_workers=num_workers, device=str(device), progress=False, live_plot=False, **settings)
+    precision = choose_precision(device, config.precision)
+    net, plain = prepare_model(build_model(config, num_classes=len(data.classes)), config, device)
+    loader = make_loaders(data, config, device)[0]
+    optimizer = make_optimizer(plain, config)
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+    criterion = torch.nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    net.train()
+    batches = _batches(loader)
+
+    def run(n):
+        for _ in range(n):
+            images, labels = next(batches)
+            images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+            if config.channels_last:
+                images = images.contiguous(memory_format=torch.channels_last)
+            train_step(net, images, labels, optimizer, scaler, criterion, device, precision)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    run(warmup)  # first steps pay for memory allocation, kernel selection and compilation
+    speeds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run(steps)
+        speeds.append(steps * batch_size / (time.perf_counter() - start))
+    return dict(settings, precision=precision, images_per_second=statistics.median(speeds), spread=speeds,
+                batch_size=batch_size, steps=steps, warmup=warmup, model=model, stem=stem,
+                device=device_name(device))
+
+
+def speed_ladder(data=None, *, model="resnet18", stem="cifar", batch_size=256, steps=20, warmup=5,
+                 repeats=1, device=None, rungs=None, num_workers=2, seed=0, verbose=True):
+    """Measure each rung (default: :func:`default_rungs` for the device); returns a list of dicts.
+
+    data: a :class:`resnet_edu.data.CIFAR10` (its training images are used), or None for synthetic
+    images. Each dict has ``rung``, ``images_per_second``, ``speedup`` (over the first rung) and
+    what :func:`measure_rung` returns.
+    """
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    data = data if data is not None else synthetic_data((steps + warmup) * batch_size, seed)
+    rows = []
+    for rung in rungs or default_rungs(device):
+        row = dict(rung=rung, **measure_rung(data, RUNGS[rung], model=model, stem=stem, batch_size=batch_size,
+                                             steps=steps, warmup=warmup, repeats=repeats, device=device,
+                                             num_workers=num_workers, seed=seed))
+        row["speedup"] = row["images_per_second"] / (rows[0] if rows else row)["images_per_second"]
+        rows.append(row)
+        if verbose:
+            print(f"{rung:<22} {row['images_per_second']:8.0f} images/s  {row['speedup']:.2f}x", flush=True)
+    return rows
+
+
+def ladder_table(rows):
+    """The ladder as a Markdown table (rung, loader, layout, precision, compile, images/s, speed-up)."""
+    lines = ["| rung | loader | channels_last | precision | compile | images/s | speed-up |",
+             "|---|---|---|---|---|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['rung']} | {r['loader']} | {r['channels_last']} | {r['precision']} | "
+                     f"{r['compile']} | {r['images_per_second']:.0f} | {r['speedup']:.2f}x |")
+    return "\n".join(lines)
