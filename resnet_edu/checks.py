@@ -641,15 +641,32 @@ def _build_quietly(factory, case):
     return module if isinstance(module, nn.Module) else None
 
 
+def _facts_then_generic(result, factory, reference_factory, case, name, facts, mistakes=()):
+    """One case: the exercise's own facts first, then the engine's generic checks, but only when
+    every fact holds, so that the learner reads the precise reason rather than the crash it causes."""
+    result.note(f"{case.title}: {case.call_text(name)} on an input of shape {case.input_shape}")
+    module = _build_quietly(factory, case)
+    if module is not None:
+        failures_before = len(result.failures)
+        try:
+            facts(result, module, case)
+        except Exception as exc:  # a learner's module can be anything: report, never raise
+            result.fail(f"the check could not finish: {explain_exception(exc)}")
+        if len(result.failures) > failures_before:
+            return
+    check_against_reference(result, factory, reference_factory, case, mistakes, name, announce=False)
+
+
 def _describe_block(block):
     out_channels = block.conv1.out_channels * block.expansion
     stride = f", stride {block.stride}" if block.stride != 1 else ""
     return f"a {block_kind(block)} ({block.conv1.in_channels} -> {out_channels} channels{stride})"
 
 
-def _check_stage_blocks(result, stage, reference, case):
+def _check_stage_blocks(result, stage, case):
     """The facts of a stage one block at a time: count, stride, in_channels, projection."""
     block_class, in_channels, width, num_blocks, stride = case.args
+    reference = reference_stage(*case.args)
     blocks = list(stage.children())
     if len(blocks) != num_blocks:
         result.fail(f"expected {num_blocks} blocks (num_blocks={num_blocks}), got {len(blocks)}: "
@@ -691,10 +708,8 @@ def check_stage(candidate_function):
     name = getattr(candidate_function, "__name__", "make_stage")
     with checking("stage", "Checking your stage builder against resnet_edu's ResNet stages") as result:
         for case in STAGE_CASES if is_buildable(result, candidate_function) else []:
-            check_against_reference(result, candidate_function, reference_stage, case, name=name)
-            stage = _build_quietly(candidate_function, case)
-            if stage is not None:
-                _check_stage_blocks(result, stage, reference_stage(*case.args), case)
+            _facts_then_generic(result, candidate_function, reference_stage, case, name,
+                                _check_stage_blocks)
     return result
 
 
@@ -764,9 +779,10 @@ def _check_expansion(result, candidate_class):
                     "channels leave the block. Add `expansion = 4` to the class body.")
 
 
-def _check_bottleneck_layout(result, block, case, x):
+def _check_bottleneck_layout(result, block, case):
     """Which convolution carries the stride, and whether a projection exists where it must."""
     in_channels, width = case.args
+    x = torch.zeros(case.input_shape)
     stride = case.kwargs["stride"]
     reference = Bottleneck(in_channels, width, stride)
     must_project = reference.downsample is not None
@@ -789,12 +805,17 @@ def _check_bottleneck_layout(result, block, case, x):
     except Exception:  # forward fails: the generic checks report it
         return
     threes = [conv for conv, _ in units if conv.kernel_size == (3, 3)]
-    if threes and threes[0].stride == (stride, stride):
+    strided_reduce = [conv for conv, _ in units
+                      if conv.kernel_size == (1, 1) and conv.out_channels == width and conv.stride != (1, 1)]
+    if threes and threes[0].stride == (stride, stride) and not strided_reduce:
         result.ok("the stride sits on the 3x3 convolution (v1.5, as torchvision)")
+    elif strided_reduce:
+        v1 = BOTTLENECK_MISTAKES[0]
+        result.fail(f"{v1.name}: the 3x3 convolution has stride {threes[0].stride[0] if threes else '?'}, "
+                    f"expected {stride}; {v1.explanation}")
     elif threes:
-        result.fail(f"the 3x3 convolution has stride {threes[0].stride[0]}, expected {stride}: in "
-                    "v1.5 (torchvision) the 3x3 carries the block's stride and the first 1x1 has "
-                    "stride 1")
+        result.fail(f"the 3x3 convolution has stride {threes[0].stride[0]}, expected {stride}: the "
+                    "first block of a stage halves the resolution with the stride of its 3x3")
 
 
 def check_bottleneck(candidate_class):
@@ -802,11 +823,10 @@ def check_bottleneck(candidate_class):
     with checking("bottleneck", "Checking your bottleneck against resnet_edu.blocks.Bottleneck") as result:
         if is_buildable(result, candidate_class):
             _check_expansion(result, candidate_class)
+            name = getattr(candidate_class, "__name__", "your block")
             for case in BOTTLENECK_CASES:
-                check_against_reference(result, candidate_class, Bottleneck, case, BOTTLENECK_MISTAKES)
-                block = _build_quietly(candidate_class, case)
-                if block is not None:
-                    _check_bottleneck_layout(result, block, case, torch.zeros(case.input_shape))
+                _facts_then_generic(result, candidate_class, Bottleneck, case, name,
+                                    _check_bottleneck_layout, BOTTLENECK_MISTAKES)
     return result
 
 
