@@ -63,6 +63,26 @@ def sum_across_ranks(values, device):
     return tensor.tolist()
 
 
+def any_across_ranks(flag, device):
+    """True on every rank if ``flag`` is True on any rank (so all ranks stop together, none hangs)."""
+    if not dist.is_initialized():
+        return bool(flag)
+    tensor = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return bool(tensor.item())
+
+
+def sync_buffers(module):
+    """Copy rank 0's buffers (BatchNorm running statistics) to every rank.
+
+    DDP averages gradients, so the weights agree; but each rank updates its BatchNorm statistics
+    from its own shard during the last step. Evaluating and saving need one agreed set.
+    """
+    if dist.is_initialized():
+        for buffer in module.buffers():
+            dist.broadcast(buffer, src=0)
+
+
 def barrier():
     if dist.is_initialized():
         dist.barrier()

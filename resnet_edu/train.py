@@ -291,8 +291,9 @@ def train_one_epoch(model, loader, optimizer, scheduler, scaler, criterion, conf
         pending.append(loss.detach())
         if len(pending) == check_every or step == len(loader) - 1:
             bad = _first_non_finite(pending)
-            if bad is not None:
-                _raise_non_finite(pending[bad].item(), epoch, step - len(pending) + 1 + bad, len(loader), config)
+            if distributed.any_across_ranks(bad is not None, device):
+                value = pending[bad].item() if bad is not None else "non-finite on another rank"
+                _raise_non_finite(value, epoch, step - len(pending) + 1 + (bad or 0), len(loader), config)
             pending = []
         if progress is not None:
             progress.update(1)
@@ -453,7 +454,11 @@ def fit(model, data, config, *, resume=None, callback=None):
             if bar is not None:
                 bar.close()
             loss_sum, correct, count = distributed.sum_across_ranks([loss * seen, acc * seen, seen], device)
-            test_loss, test_acc = evaluate(model, test_loader, device, precision, config.channels_last)
+            distributed.sync_buffers(plain)
+            # Under torchrun every rank evaluates its own shard of the test set with the plain module
+            # (DDP's forward would expect all ranks to run the same number of batches).
+            test_loss, test_acc = evaluate(model if world_size == 1 else plain, test_loader, device, precision,
+                                           config.channels_last)
             history.append(epoch=epoch + 1, train_loss=loss_sum / count, train_acc=correct / count,
                            test_loss=test_loss, test_acc=test_acc, lr=lr,
                            seconds=seconds, images_per_second=count / seconds)
@@ -508,13 +513,24 @@ def write_metrics(path, history, config, precision, device, world_size, **extra)
 
 
 def device_name(device):
-    """A readable name for the hardware: the GPU's name, or the CPU with its thread count."""
+    """A readable name for the hardware: the GPU's name, or the CPU's model and its thread count."""
     device = torch.device(device)
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
+    threads = torch.get_num_threads()
+    return f"CPU ({_cpu_model()}, {threads} thread{'s' if threads != 1 else ''})"
+
+
+def _cpu_model():
     import platform
 
-    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def build_model(config, num_classes=10):
