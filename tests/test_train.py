@@ -186,3 +186,9 @@ def test_live_plot_is_silent_outside_a_notebook():
     live.update(history)  # does nothing, raises nothing
     figure = plot_history(history, "t")
     assert [ax.get_title() for ax in figure.axes] == ["Loss", "Accuracy"]
+
+
+def test_the_dataloader_path_trains_too():
+    config = tiny_config(epochs=1, loader="dataloader", num_workers=0, channels_last=False, precision="fp32")
+    history = fit(build_model(config, num_classes=3), tiny_cifar(), config)
+    assert history.status == "finished" and math.isfinite(history.train_loss[0])
