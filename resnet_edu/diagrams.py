@@ -207,7 +207,8 @@ def _draw_block(ax, block, input_shape, title, roles=None):
     _arrow(ax, (0, relu_y - BOX_HEIGHT / 2), (0, out_y + BOX_HEIGHT / 2))
     _box(ax, 0, out_y, f"out: {_fmt_shape(shapes[block])}", COLOURS["tensor"])
 
-    _draw_shortcut(ax, block, split_y, add_y, shapes)
+    shortcut_x = SHORTCUT_X + (1.2 if roles else 0)  # room for the role notes
+    _draw_shortcut(ax, block, split_y, add_y, shapes, shortcut_x)
     left = -BOX_WIDTH / 2 - 0.25
     _line(ax, [(left + 0.1, rows[0] + BOX_HEIGHT / 2), (left, rows[0] + BOX_HEIGHT / 2),
                (left, rows[-1] - BOX_HEIGHT / 2), (left + 0.1, rows[-1] - BOX_HEIGHT / 2)],
@@ -215,28 +216,28 @@ def _draw_block(ax, block, input_shape, title, roles=None):
     ax.text(left - 0.15, (rows[0] + rows[-1]) / 2, "residual branch F(x)", rotation=90,
             ha="right", va="center", fontsize=9.5, color=COLOURS["note"])
     ax.set_title(title, fontsize=12, pad=8)
-    _blank_axes(ax, (-BOX_WIDTH / 2 - 1.3, SHORTCUT_X + 1.5), (out_y - 0.5, 0.5))
+    _blank_axes(ax, (-BOX_WIDTH / 2 - 1.3, shortcut_x + 1.5), (out_y - 0.5, 0.5))
 
 
-def _draw_shortcut(ax, block, split_y, add_y, shapes):
+def _draw_shortcut(ax, block, split_y, add_y, shapes, shortcut_x):
     """The right-hand path: x itself (Identity Block) or a box for ``downsample`` (Conv Block)."""
     colour = COLOURS["shortcut"]
     ax.plot([0], [split_y], "o", color=colour, markersize=4)
     if block.downsample is None:
-        _line(ax, [(0, split_y), (SHORTCUT_X, split_y), (SHORTCUT_X, add_y)], colour)
-        _arrow(ax, (SHORTCUT_X, add_y), (0.22, add_y), colour)
-        ax.text(SHORTCUT_X + 0.12, (split_y + add_y) / 2, "identity: x\n(downsample=None)",
+        _line(ax, [(0, split_y), (shortcut_x, split_y), (shortcut_x, add_y)], colour)
+        _arrow(ax, (shortcut_x, add_y), (0.22, add_y), colour)
+        ax.text(shortcut_x + 0.12, (split_y + add_y) / 2, "identity: x\n(downsample=None)",
                 ha="left", va="center", fontsize=9, color=colour, rotation=90)
         return
     layers = list(block.downsample) if isinstance(block.downsample, nn.Sequential) else [block.downsample]
     mid_y = (split_y + add_y) / 2
     height = 0.45 * len(layers) + 0.35
-    _line(ax, [(0, split_y), (SHORTCUT_X, split_y), (SHORTCUT_X, mid_y + height / 2)], colour)
-    _line(ax, [(SHORTCUT_X, mid_y - height / 2), (SHORTCUT_X, add_y)], colour)
-    _arrow(ax, (SHORTCUT_X, add_y), (0.22, add_y), colour)
+    _line(ax, [(0, split_y), (shortcut_x, split_y), (shortcut_x, mid_y + height / 2)], colour)
+    _line(ax, [(shortcut_x, mid_y - height / 2), (shortcut_x, add_y)], colour)
+    _arrow(ax, (shortcut_x, add_y), (0.22, add_y), colour)
     text = "downsample\n" + "\n".join(_layer_label(m) for m in layers)
-    _box(ax, SHORTCUT_X, mid_y, text, COLOURS["projection"], width=2.2, height=height, fontsize=9)
-    _note(ax, SHORTCUT_X + 0.1, (mid_y - height / 2 + add_y) / 2, _fmt_shape(shapes[block.downsample]),
+    _box(ax, shortcut_x, mid_y, text, COLOURS["projection"], width=2.2, height=height, fontsize=9)
+    _note(ax, shortcut_x + 0.1, (mid_y - height / 2 + add_y) / 2, _fmt_shape(shapes[block.downsample]),
           fontsize=8)
 
 
