@@ -1,5 +1,7 @@
 """The diagrams are drawn from real modules, and the command line regenerates every PNG."""
 
+from pathlib import Path
+
 import pytest
 from matplotlib.figure import Figure
 
@@ -53,3 +55,9 @@ def test_main_writes_every_png(tmp_path, capsys):
 def test_main_rejects_options_with_usage(capsys):
     assert diagrams.main(["--help"]) == 2
     assert "usage: python -m resnet_edu.diagrams" in capsys.readouterr().out
+
+
+def test_every_diagram_has_its_committed_png():
+    images = Path(__file__).resolve().parents[1] / "images"
+    missing = [name for name in diagrams.DIAGRAMS if not (images / f"{name}.png").is_file()]
+    assert not missing, f"run `python -m resnet_edu.diagrams` and commit images/: missing {missing}"
