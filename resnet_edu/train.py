@@ -83,7 +83,7 @@ class TrainConfig:
 # every later layer), cheap enough for a laptop CPU, at a cost in accuracy that the notebook measures.
 RECIPES = {
     "full": TrainConfig(stem="cifar", epochs=30, batch_size=512, lr=0.4, augment="crop+flip"),
-    "quick": TrainConfig(stem="imagenet", epochs=2, batch_size=512, lr=0.4, augment="flip"),
+    "quick": TrainConfig(stem="imagenet", epochs=2, batch_size=256, lr=0.2, augment="flip"),
 }
 
 
@@ -477,8 +477,8 @@ def fit(model, data, config, *, resume=None, callback=None):
         if main:
             kept = f"the checkpoint {checkpoint_path} holds epoch {len(history)}" if checkpoint_path and len(history) \
                 else "no checkpoint was written"
-            print(f"\nInterrupted during epoch {len(history) + 1}; {kept}. Resume with resume=True "
-                  f"(command line: --resume).")
+            print(f"\nInterrupted after {len(history)} finished epoch(s) of {config.epochs}; {kept}. "
+                  f"Resume with resume=True (command line: --resume).")
     if main and config.out_dir:
         write_metrics(Path(config.out_dir) / METRICS_NAME, history, config, precision, device, world_size)
     return history
