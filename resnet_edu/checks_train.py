@@ -1,4 +1,4 @@
-"""Exercise checkers of notebook 05 (training), built on the engine in :mod:`resnet_edu.checks`.
+"""Exercise checkers of notebook 05 (training), built on the engine in :mod:`resnet_edu.check_engine`.
 
 Each checker runs the learner's function on small cases, compares with the reference in
 ``resnet_edu`` and prints what is right and what is wrong; it never raises on a wrong answer.
@@ -7,7 +7,7 @@ Each checker runs the learner's function on small cases, compares with the refer
 
 import torch
 
-from .checks import add_solution, checking, explain_exception, show_solution  # noqa: F401 (re-exported)
+from .check_engine import add_solution, checking, explain_exception, show_solution  # noqa: F401 (re-exported)
 from .data import random_flip
 from .resnet import resnet18
 from .viz import per_class_accuracy

@@ -2,7 +2,7 @@
 
 import torch
 
-from resnet_edu.checks import load_solution
+from resnet_edu.check_engine import load_solution
 from resnet_edu.checks_train import check_decay_groups, check_per_class_accuracy, check_random_flip
 
 
