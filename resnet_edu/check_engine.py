@@ -168,6 +168,10 @@ def _construct(result, factory, case, name):
     return module
 
 
+def _is_shape_mismatch(exc):
+    return "must match the size of tensor" in str(exc)
+
+
 def _has_projection(module):
     return any(isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1) for m in module.modules())
 
@@ -178,6 +182,13 @@ def _forward(result, module, x, call, reference):
     try:
         out = module(inp)
     except Exception as exc:
+        if _is_shape_mismatch(exc) and not _has_projection(reference):
+            result.fail(f"shape mismatch in the addition: forward of {call} on an input of shape "
+                        f"{tuple(x.shape)} raised {type(exc).__name__}: {str(exc).strip().splitlines()[0]}. "
+                        "In plain words: this block keeps its shape, so F(x) must come out with the "
+                        "shape of x, but a layer of the branch changed it (a 3x3 convolution needs "
+                        "padding=1 to keep the size; check too which layer takes the stride)")
+            return None
         missing = _has_projection(reference) and not _has_projection(module)
         prefix = "missing projection: " if missing else ""
         result.fail(f"{prefix}forward of {call} on an input of shape {tuple(x.shape)} raised "
@@ -308,11 +319,21 @@ def _check_biases(result, module, x):
         result.ok("no convolution in front of a BN has a bias")
         return
     wasted = sum(conv.bias.numel() for conv, _ in biased)
-    layers = " and ".join(f"{names[c]} ({describe_conv(c)})" if names[c] else describe_conv(c)
-                          for c, _ in biased)
+    layers = " and ".join(f"{_layer_name(names[c])} ({describe_conv(c)})" for c, _ in biased)
     result.fail(f"bias before BN: {layers} ha{'s' if len(biased) == 1 else 've'} a "
                 f"bias, but the BN right after subtracts the batch mean and with it any bias "
                 f"({wasted:,} parameters that learn nothing). Build them with bias=False.")
+
+
+def _layer_name(name):
+    """How a learner recognises a layer: its attribute name, or its place in an nn.Sequential."""
+    if not name:
+        return "your module itself"
+    last = name.rsplit(".", 1)[-1]
+    if last.isdigit():
+        owner = name.rsplit(".", 1)[0] if "." in name else "your nn.Sequential"
+        return f"layer {last} of {owner}"
+    return name
 
 
 def _biases_before_bn(module, x):

@@ -56,6 +56,15 @@ BASIC_BLOCK_MISTAKES = [
     Mistake("no ReLU between the two convolutions",
             lambda r, x: F.relu(_branch(r, x, relu_inside=False) + _shortcut(r, x)),
             "bn1's output goes into conv2 without a ReLU. The branch is conv-BN-ReLU-conv-BN."),
+    Mistake("ReLU before BN", lambda r, x: F.relu(
+                r.bn2(r.conv2(r.bn1(F.relu(r.conv1(x))))) + _shortcut(r, x)),
+            "the first unit runs conv-ReLU-BN. The block's order is conv1, bn1, ReLU, conv2, bn2: "
+            "each BN normalises the output of the convolution right in front of it."),
+    Mistake("shortcut added before bn2",
+            lambda r, x: F.relu(r.bn2(r.conv2(F.relu(r.bn1(r.conv1(x)))) + _shortcut(r, x))),
+            "x is added to conv2's output and the sum goes through bn2, so BN rescales the shortcut "
+            "too and x no longer passes through unchanged. Add the shortcut after bn2: "
+            "out = relu(bn2(conv2(...)) + identity)."),
     Mistake("ReLU before the addition only (no ReLU after it)",
             lambda r, x: F.relu(_branch(r, x)) + _shortcut(r, x),
             "the ReLU is applied to the branch and then x is added. Move it after the addition: "
@@ -130,6 +139,41 @@ add_solution("basic_block", '''
 ''')
 
 
+add_solution("zero_init_stack", '''
+    # Notebook 01, exercise 2, question 2: which parameters get a gradient in a zero-initialised
+    # residual stack? (Question 1: rerun section 5 with channels=64 and compare the tables.)
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    from resnet_edu.blocks import BasicBlock
+
+    torch.manual_seed(0)
+    stack = nn.Sequential(*[BasicBlock(16, 16) for _ in range(8)])
+    for block in stack:
+        block.zero_init_residual()  # bn2.weight = 0, so F(x) = 0 in every block
+    x, target = torch.randn(16, 16, 8, 8), torch.randn(16, 16, 8, 8)
+
+
+    def parameters_with_gradient():
+        stack.zero_grad(set_to_none=True)
+        F.mse_loss(stack(x), target).backward()
+        return [name for name, p in stack.named_parameters() if p.grad is not None and p.grad.any()]
+
+
+    moving = parameters_with_gradient()
+    print(f"{len(moving)} of {len(list(stack.parameters()))} parameters get a gradient:", moving)
+    # Only bn2.weight and bn2.bias of each block (16 of 48): they are the only parameters that can
+    # change F(x) while bn2.weight is zero. conv1, bn1 and conv2 sit behind the zero scale, so their
+    # gradient is exactly zero. The stack still passes the gradient to its input through the shortcuts.
+
+    torch.optim.SGD(stack.parameters(), lr=0.1).step()
+    print("after one SGD step:", len(parameters_with_gradient()), "parameters get a gradient")
+    # One step makes bn2.weight non-zero, and from then on every parameter learns: each block starts
+    # as the identity and grows its residual only as far as the loss asks for it.
+''')
+
+
 # ---------------------------------------------------------------------------------------- the shortcut
 
 
@@ -198,6 +242,22 @@ add_solution("downsample", '''
             nn.Conv2d(in_channels, out_channels, kernel_size=1, stride=stride, bias=False),
             nn.BatchNorm2d(out_channels),
         )
+''')
+
+
+add_solution("option_a_resnet50", '''
+    # Notebook 02, exercise 3: option A on ResNet50's first block (64 -> 256 channels, stride 1).
+    import torch
+
+    from resnet_edu.blocks import make_shortcut
+
+    shortcut = make_shortcut(64, 256, 1, option="A")
+    y = shortcut(torch.randn(1, 64, 56, 56))
+    carrying = int((y.abs().sum(dim=(0, 2, 3)) > 0).sum())
+    print(shortcut, "->", tuple(y.shape), f"| channels that carry x: {carrying} of {y.shape[1]}")
+    # 64 of 256: the other 192 channels of the shortcut are zeros. Three quarters of F(x) are added
+    # to nothing, so in those channels the block is a plain block, ReLU(F(x)), with no residual
+    # learning; the paper's argument for preferring B over A (section 4.1), in its strongest form.
 ''')
 
 

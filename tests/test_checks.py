@@ -208,7 +208,7 @@ def test_downsample_solution_passes_and_mistakes_are_named():
 
     failures = _failures(check_downsample(stride_only))
     assert "returned None, but the shape changes (64 -> 128 channels)" in failures
-    assert "bias before BN: 0 (1x1 conv 64->128 stride 2) has a bias" in failures
+    assert "bias before BN: layer 0 of your nn.Sequential (1x1 conv 64->128 stride 2) has a bias" in failures
 
     def with_relu(in_channels, out_channels, stride=1):
         module = make_downsample(in_channels, out_channels, stride)
@@ -223,3 +223,45 @@ def test_show_solution_prints_it_and_unknown_names_list_the_exercises(capsys):
     show_solution("no_such_exercise")
     out = capsys.readouterr().out
     assert "There is no exercise called 'no_such_exercise'" in out and "basic_block" in out
+
+
+class ReluBeforeBN(Solution):
+    def forward(self, x):
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.bn1(self.relu(self.conv1(x)))
+        return self.relu(self.bn2(self.conv2(out)) + identity)
+
+
+class ShortcutBeforeBN2(Solution):
+    def forward(self, x):
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        return self.relu(self.bn2(self.conv2(out) + identity))
+
+
+class UnpaddedConv2(Solution):
+    def __init__(self, in_channels, out_channels, stride=1):
+        super().__init__(in_channels, out_channels, stride)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=0, bias=False)
+
+
+def test_layer_order_mistakes_are_named():
+    assert "ReLU before BN: the first unit runs conv-ReLU-BN" in _failures(
+        check_basic_block(ReluBeforeBN, identity_only=True))
+    assert "shortcut added before bn2" in _failures(check_basic_block(ShortcutBeforeBN2, identity_only=True))
+
+
+def test_a_branch_that_changes_the_shape_of_an_identity_block_is_not_blamed_on_the_shortcut():
+    failures = _failures(check_basic_block(UnpaddedConv2, identity_only=True))
+    assert "shape mismatch in the addition" in failures and "padding=1" in failures
+    assert "projected" not in failures  # notebook 01 has not taught projections yet
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("zero_init_stack", ["16 of 48 parameters get a gradient", "after one SGD step: 48 parameters"]),
+    ("option_a_resnet50", ["channels that carry x: 64 of 256"]),
+])
+def test_worked_answers_run_and_print_what_their_comments_say(name, expected, capsys):
+    exec(compile(solution_source(name), name, "exec"), {})
+    out = capsys.readouterr().out
+    assert all(text in out for text in expected), out
