@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from resnet_edu.speed import ladder_table
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 START, END = "<!-- benchmark results: start -->", "<!-- benchmark results: end -->"
@@ -35,22 +37,17 @@ def parity_table(rows):
     return "\n".join(lines)
 
 
-def ladder_table(rows):
-    lines = ["| rung | images/s (min-max) | speed-up over the first rung |", "|---|---|---|"]
-    base = rows[0]["images_per_s"]
-    for r in rows:
-        lines.append(f"| {r['rung']} | {r['images_per_s']:,.0f} ({r['images_per_s_min']:,.0f}-"
-                     f"{r['images_per_s_max']:,.0f}) | {r['images_per_s'] / base:.2f}x |")
-    return "\n".join(lines)
-
-
-def quick_mode_text(q):
-    seeds = ", ".join(f"{a:.2%}" for a in q["test_accuracies"])
-    return (f"Quick mode ({q['recipe']}): test accuracy {q['mean_test_accuracy']:.2%} "
-            f"(seeds: {seeds}) on the full 10,000-image test set; training time "
-            f"{q['median_train_seconds']:.0f} s (median over seeds), total including data loading "
-            f"and evaluation {q['median_total_seconds']:.0f} s. Target: at least 60% within 180 s "
-            f"of training: {'met' if q['target_met'] else 'NOT met'}.")
+def recipe_text(title, r):
+    seeds = ", ".join(f"{a:.2%}" for a in r["test_accuracies"])
+    target = r["target"]
+    goal = f"at least {target['accuracy']:.0%} test accuracy"
+    if "train_seconds" in target:
+        goal += f" within {target['train_seconds']:.0f} s of training"
+    return (f"**{title}** ({r['recipe']}): test accuracy {r['mean_test_accuracy']:.2%} "
+            f"(standard deviation {r['stdev_test_accuracy']:.2%}; seeds: {seeds}) on the full "
+            f"10,000-image test set; training time {r['median_train_seconds']:.0f} s, total with "
+            f"data loading, compilation and evaluation {r['median_total_seconds']:.0f} s (medians over "
+            f"{len(r['runs'])} seeds). Target, {goal}: {'met' if r['target_met'] else 'NOT met'}.")
 
 
 def render(result):
@@ -58,7 +55,7 @@ def render(result):
     h = result["hardware"]
     parts = [f"### {h['description']}",
              f"Measured {result['date']} with torch {result['torch']}, torchvision "
-             f"{result['torchvision']}, {h['threads']} CPU threads. "
+             f"{result['torchvision']}. "
              f"Medians over {result['settings']['repeats']} repeats of {result['settings']['steps']} "
              f"steps after {result['settings']['warmup']} warm-up steps; min-max in brackets. "
              "'Matmul peak' is the FLOP rate of a large matrix product measured on the same device "
@@ -66,9 +63,12 @@ def render(result):
              "**resnet_edu against torchvision** (one training step: forward, backward, SGD update)", "",
              parity_table(result["parity"])]
     if result.get("ladder"):
-        parts += ["", f"**Speed ladder** ({result['ladder_setting']})", "", ladder_table(result["ladder"])]
+        parts += ["", f"**Speed ladder of notebook 05** ({result['ladder_setting']})", "",
+                  ladder_table(result["ladder"])]
     if result.get("quick_mode"):
-        parts += ["", quick_mode_text(result["quick_mode"])]
+        parts += ["", recipe_text("CPU quick mode", result["quick_mode"])]
+    if result.get("gpu_recipe"):
+        parts += ["", recipe_text("GPU recipe", result["gpu_recipe"])]
     for note in result.get("not_measured", []):
         parts += ["", f"Not measured here: {note}"]
     return "\n".join(parts)

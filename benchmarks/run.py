@@ -13,7 +13,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import re
 import sys
 from pathlib import Path
@@ -24,31 +23,23 @@ import torchvision
 sys.path.insert(0, str(Path(__file__).parent))
 import parity  # noqa: E402
 import report  # noqa: E402
+import training  # noqa: E402
+
+from resnet_edu.data import load_cifar10  # noqa: E402
+from resnet_edu.speed import speed_ladder  # noqa: E402
+from resnet_edu.train import device_name  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
-
-
-def cpu_name():
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+PARTS = ["parity", "ladder", "quick", "recipe"]
 
 
 def hardware():
-    threads = torch.get_num_threads()
-    if torch.cuda.is_available():
-        gpu = torch.cuda.get_device_name(0)
-        description = f"{torch.cuda.device_count()} x {gpu}, host CPU {cpu_name()}"
-    else:
-        gpu = None
-        description = f"{cpu_name()}, {os.cpu_count()} cores, no GPU"
-    slug = re.sub(r"[^a-z0-9]+", "-", (gpu or f"cpu {cpu_name()} {os.cpu_count()} cores").lower()).strip("-")
-    return {"description": description, "gpu": gpu, "cpu": cpu_name(), "cores": os.cpu_count(),
-            "threads": threads, "slug": slug}
+    cpu = device_name("cpu")
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    description = f"{torch.cuda.device_count()} x {gpu}, host {cpu}" if gpu else f"{cpu}, no GPU"
+    slug = re.sub(r"[^a-z0-9]+", "-", (gpu or cpu).lower()).strip("-")
+    return {"description": description, "gpu": gpu, "cpu": cpu, "cores": os.cpu_count(),
+            "threads": torch.get_num_threads(), "slug": slug}
 
 
 def devices():
@@ -60,16 +51,19 @@ def devices():
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", choices=["parity"], action="append",
+    parser.add_argument("--only", choices=PARTS, action="append",
                         help="run only these parts (repeatable); default: all")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--steps", type=int, default=3, help="training steps per timed repeat")
     parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--seeds", type=int, default=3, help="training runs per recipe")
+    parser.add_argument("--data", help="CIFAR-10 tarball or folder (default: resnet_edu.data's search)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--smoke", action="store_true",
                         help="a seconds-long run on tiny batches to check the harness (results not saved to the README)")
     args = parser.parse_args(argv)
-    parts = set(args.only or ["parity"])
+    parts = set(args.only or PARTS)
+    gpu = torch.cuda.is_available()
 
     hw = hardware()
     result = {
@@ -80,15 +74,32 @@ def main(argv=None):
         "settings": {"repeats": args.repeats, "steps": args.steps, "warmup": args.warmup},
         "not_measured": [],
     }
-    if not torch.cuda.is_available():
+    if not gpu:
         result["not_measured"].append(
             "GPU figures (no GPU on this machine): GPU throughput and memory, the GPU rungs of the "
-            "speed ladder, and the GPU recipe to 94% on CIFAR-10.")
+            "speed ladder (GPU-resident data, mixed precision, torch.compile on a GPU), and the GPU "
+            "recipe to 94% on CIFAR-10.")
 
     if "parity" in parts:
         configs = parity.CONFIGS[1:2] if args.smoke else parity.CONFIGS
         result["parity"] = parity.run(devices(), args.repeats, args.steps, args.warmup, configs,
                                       batch_size=4 if args.smoke else None)
+
+    if "ladder" in parts:
+        device = "cuda" if gpu else "cpu"
+        sizes = dict(batch_size=32, steps=2, warmup=1) if args.smoke else \
+            dict(batch_size=512 if gpu else 128, steps=args.steps * (10 if gpu else 2), warmup=args.warmup * 3)
+        result["ladder_setting"] = (f"resnet18, CIFAR stem, 32x32, batch {sizes['batch_size']}, "
+                                    f"{device_name(device)}")
+        result["ladder"] = speed_ladder(None, device=device, repeats=3, **sizes)
+
+    seeds = range(1 if args.smoke else args.seeds)
+    if "quick" in parts and not args.smoke:
+        result["quick_mode"] = training.run_recipe("quick", load_cifar10(args.data, verbose=False), seeds,
+                                                   device="cpu")
+    if "recipe" in parts and gpu and not args.smoke:
+        result["gpu_recipe"] = training.run_recipe("full", load_cifar10(args.data, verbose=False), seeds,
+                                                   device="cuda", compile=True)
 
     args.out.mkdir(parents=True, exist_ok=True)
     name = ("smoke-" if args.smoke else "") + hw["slug"]
