@@ -301,12 +301,12 @@ def reference_stage(block, in_channels, width, num_blocks, stride):
 
 
 def _build_quietly(factory, case):
-    """The learner's module for one case, or None: the generic checks already report a failure."""
+    """What the learner's factory returns for one case, or None if it raises: the generic checks
+    report that failure."""
     try:
-        module = factory(*case.args, **case.kwargs)
+        return factory(*case.args, **case.kwargs)
     except Exception:
         return None
-    return module if isinstance(module, nn.Module) else None
 
 
 def _facts_then_generic(result, factory, reference_factory, case, name, facts, mistakes=()):
@@ -314,7 +314,11 @@ def _facts_then_generic(result, factory, reference_factory, case, name, facts, m
     every fact holds, so that the learner reads the precise reason rather than the crash it causes."""
     result.note(f"{case.title}: {case.call_text(name)} on an input of shape {case.input_shape}")
     module = _build_quietly(factory, case)
-    if module is not None:
+    if isinstance(module, (list, tuple)):  # a builder's most common slip; the engine's advice is for classes
+        result.fail(f"{case.call_text(name)} returned a {type(module).__name__} of blocks, expected one "
+                    "module: return nn.Sequential(*blocks), which runs the blocks in order")
+        return
+    if isinstance(module, nn.Module):
         failures_before = len(result.failures)
         try:
             facts(result, module, case)
@@ -331,8 +335,27 @@ def _describe_block(block):
     return f"a {block_kind(block)} ({block.conv1.in_channels} -> {out_channels} channels{stride})"
 
 
+def _which_blocks(indices, num_blocks):
+    """'stage[0], the first block' or 'stage[1], stage[2] and stage[3]': indexed as the learner
+    would index the nn.Sequential, with the first block named as such."""
+    names = [f"stage[{i}]" for i in indices]
+    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    if indices == [0]:
+        return f"{listed}, the first block"
+    return f"{listed} of {num_blocks} blocks"
+
+
+def _stride_problem(index, mine, theirs):
+    if index == 0:
+        return (f"stride {mine.stride} instead of {theirs.stride}: the first block of a stage gets "
+                "the stage's stride (stride 2 halves the resolution)")
+    return (f"stride {mine.stride} instead of {theirs.stride}: only the first block of a stage gets "
+            "the stride, the others keep the resolution (stride 1)")
+
+
 def _check_stage_blocks(result, stage, case):
-    """The facts of a stage one block at a time: count, stride, in_channels, projection."""
+    """The facts of a stage one block at a time: count, stride, in_channels, projection. Blocks
+    with the same problem are reported on one line."""
     block_class, in_channels, width, num_blocks, stride = case.args
     reference = reference_stage(*case.args)
     blocks = list(stage.children())
@@ -342,15 +365,14 @@ def _check_stage_blocks(result, stage, case):
         return
     strange = [type(b).__name__ for b in blocks if not isinstance(b, block_class)]
     if strange:
-        result.fail(f"a stage holds only blocks built with block(...), here {block_class.__name__}; "
-                    f"found {strange}")
+        result.fail(f"build every block with the block argument, block(...), here "
+                    f"{block_class.__name__}, not a fixed class: found {strange}")
         return
-    right = 0
+    blocks_with_problem = {}  # problem text -> indices of the blocks that have it
     for i, (mine, theirs) in enumerate(zip(blocks, reference)):
         problems = []
         if mine.stride != theirs.stride:
-            problems.append(f"stride {mine.stride} instead of {theirs.stride}: only the first block "
-                            "of a stage gets the stride, the others keep the resolution (stride 1)")
+            problems.append(_stride_problem(i, mine, theirs))
         if mine.conv1.in_channels != theirs.conv1.in_channels:
             problems.append(f"built for {mine.conv1.in_channels} input channels, but "
                             f"{theirs.conv1.in_channels} flow into it: after the first block, "
@@ -359,10 +381,10 @@ def _check_stage_blocks(result, stage, case):
         if not problems and block_kind(mine) != block_kind(theirs):
             problems.append(f"it is {_describe_block(mine)}, expected {_describe_block(theirs)}")
         if problems:
-            result.fail(f"block {i}: " + "; ".join(problems))
-        else:
-            right += 1
-    if right == num_blocks:
+            blocks_with_problem.setdefault("; ".join(problems), []).append(i)
+    for problem, indices in blocks_with_problem.items():
+        result.fail(f"{_which_blocks(indices, num_blocks)}: {problem}")
+    if not blocks_with_problem:
         kinds = ", ".join(block_kind(b) for b in blocks)
         result.ok(f"the right blocks with the right in_channels and strides: {kinds}")
 
@@ -391,6 +413,66 @@ add_solution("stage", '''
         for _ in range(num_blocks - 1):
             blocks.append(block(in_channels, width, 1))  # Identity Blocks: the shape stays
         return nn.Sequential(*blocks)
+''')
+
+
+add_solution("resnet18_predictions", '''
+    # Notebook 03, exercise 2: the predictions, then the measurements.
+    from resnet_edu.blocks import BasicBlock, block_kind
+    from resnet_edu.inspect import count_parameters, shape_trace
+    from resnet_edu.resnet import ResNet, resnet18
+
+    # 1. Only the classifier depends on the number of classes: 512 weights and 1 bias per class.
+    predicted = count_parameters(resnet18()) - 1000 * (512 + 1) + 100 * (512 + 1)
+    print("1.", f"{predicted:,} predicted,", f"{count_parameters(resnet18(num_classes=100)):,} measured")
+
+    # 2. The stem and stages 2 to 4 halve the size five times in all, so 320 / 32 = 10.
+    print("2.", dict(shape_trace(resnet18(), image_size=320))["layer4"])
+
+    # 3. The first block of stages 2, 3 and 4 (stride 2, channels doubled). Stage 1 opens with an
+    #    Identity Block however many blocks it holds: 64 channels in, 64 out, stride 1.
+    resnet26 = ResNet(BasicBlock, [2, 3, 4, 3])
+    print("3.", [f"{stage}[{i}]" for stage in ("layer1", "layer2", "layer3", "layer4")
+                 for i, block in enumerate(getattr(resnet26, stage)) if block_kind(block) == "Conv Block"])
+''')
+
+
+add_solution("resnet50_predictions", '''
+    # Notebook 04, exercise 2: the predictions, then the measurements.
+    import torch
+
+    from resnet_edu.blocks import Bottleneck
+    from resnet_edu.inspect import count_macs, count_parameters
+    from resnet_edu.resnet import resnet50, resnet101
+
+    # 1. No projection (512 in = 4 * 128 out): three convolutions without bias, and a scale and
+    #    a shift per channel in each of the three BNs.
+    predicted = 512 * 128 + 128 * 128 * 3 * 3 + 128 * 512 + 2 * (128 + 128 + 512)
+    print("1.", f"{predicted:,} predicted,", f"{count_parameters(Bottleneck(512, 128)):,} measured")
+
+    # 2. 23 - 6 = 17 more Identity Blocks of width 256, each with 4 * 256 = 1024 channels in and out.
+    with torch.device("meta"):  # shapes only: counting needs no values
+        predicted = 17 * count_parameters(Bottleneck(1024, 256))
+        measured = count_parameters(resnet101()) - count_parameters(resnet50())
+    print("2.", f"{predicted:,} predicted,", f"{measured:,} measured")
+
+
+    # 3. The same function as in the notebook: move each stage's stride to the first 1x1.
+    def stride_on_first_1x1(model):
+        for stage in (model.layer1, model.layer2, model.layer3, model.layer4):
+            first = stage[0]
+            first.conv1.stride, first.conv2.stride = first.conv2.stride, (1, 1)
+        return model
+
+
+    for build in (resnet50, resnet101):
+        with torch.device("meta"):
+            v15, v1 = build(), stride_on_first_1x1(build())
+        extra = count_macs(v15) - count_macs(v1)
+        print("3.", build.__name__, f"v1.5 costs {extra / 1e6:.1f} M MACs more, {extra / count_macs(v1):.1%}")
+    # The same extra MACs in both: only the three downsampling blocks differ, and ResNet101's extra
+    # blocks in layer3 are Identity Blocks with stride 1. Spread over a larger total, the same
+    # extra is a smaller percentage.
 ''')
 
 

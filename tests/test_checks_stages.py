@@ -65,7 +65,7 @@ def test_starter_stage_names_the_stride_and_the_bookkeeping():
     result = check_stage(starter_stage)
     failures = _failures(result)
     assert not result.passed
-    assert "block 1: stride 2 instead of 1" in failures
+    assert "stage[1], stage[2] and stage[3] of 4 blocks: stride 2 instead of 1" in failures
     assert "built for 64 input channels, but 128 flow into it" in failures
     assert "width * block.expansion = 64 * 4 = 256" in failures  # the ResNet50 case
 
@@ -78,9 +78,11 @@ def forgets_expansion(block, in_channels, width, num_blocks, stride):
 
 def test_forgetting_the_expansion_fails_only_for_the_bottleneck_stage():
     result = check_stage(forgets_expansion)
-    block_failures = [f for f in result.failures if f.startswith("block ")]
-    assert len(block_failures) == 2  # the two Identity Blocks of ResNet50's layer1, nothing else
-    assert all("built for 64 input channels, but 256 flow into it" in f for f in block_failures)
+    block_failures = [f for f in result.failures if f.startswith("stage[")]
+    # one line for the two Identity Blocks of ResNet50's layer1, nothing else
+    assert block_failures == ["stage[1] and stage[2] of 3 blocks: built for 64 input channels, but 256 "
+                              "flow into it: after the first block, in_channels becomes width * "
+                              "block.expansion = 64 * 4 = 256"]
 
 
 def hard_coded_two_blocks(block, in_channels, width, num_blocks, stride):
@@ -99,7 +101,7 @@ def returns_a_list(block, in_channels, width, num_blocks, stride):
 
 def test_a_list_instead_of_a_module_is_reported_without_raising():
     failures = _failures(check_stage(returns_a_list))
-    assert "returned list, expected an nn.Module" in failures
+    assert "returned a list of blocks, expected one module: return nn.Sequential(*blocks)" in failures
 
 
 def test_passing_a_built_stage_instead_of_the_function_is_reported():
@@ -185,3 +187,21 @@ def test_show_solution_prints_both_references(capsys):
     out = capsys.readouterr().out
     assert "def make_stage(block, in_channels, width, num_blocks, stride):" in out
     assert "class MyBottleneck(nn.Module):" in out
+
+
+# ---------------------------------------------------------------- exercise 2 of notebooks 03 and 04
+
+
+def test_the_prediction_solutions_run_and_predict_what_they_measure(capsys):
+    import re
+
+    from resnet_edu.checks import solution_source
+
+    for name in ("resnet18_predictions", "resnet50_predictions"):
+        exec(compile(solution_source(name), f"<solution {name}>", "exec"), {})
+    out = capsys.readouterr().out
+    pairs = re.findall(r"([\d,]+) predicted, ([\d,]+) measured", out)
+    assert len(pairs) == 3 and all(predicted == measured for predicted, measured in pairs)
+    assert "(1, 512, 10, 10)" in out and "['layer2[0]', 'layer3[0]', 'layer4[0]']" in out
+    percents = [float(p) for p in re.findall(r"MACs more, ([\d.]+)%", out)]
+    assert len(percents) == 2 and percents[1] < percents[0]  # ResNet101 pays a smaller share
