@@ -10,7 +10,7 @@ Flags left out keep the recipe's value (``--quick`` picks the "quick" recipe, el
 
 import argparse
 import sys
-from dataclasses import asdict, replace
+from dataclasses import replace
 
 from . import distributed
 from .data import load_cifar10

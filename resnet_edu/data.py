@@ -33,6 +33,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .checkpoint import save_checkpoint
+
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 # Per-channel mean and standard deviation of the training set's pixels (scaled to [0, 1]), as
@@ -168,14 +170,8 @@ def _load_cached(source, cache_dir, verbose):
     cache_dir.mkdir(parents=True, exist_ok=True)
     tensors = {name: getattr(data, name) for name in
                ("train_images", "train_labels", "test_images", "test_labels")}
-    _atomic_save(tensors, cache_file)
+    save_checkpoint(cache_file, **tensors)  # atomic: a crash never leaves half a cache file
     return data
-
-
-def _atomic_save(obj, path):
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
 
 
 def read_image_folder(source):

@@ -50,11 +50,6 @@ def world_size():
     return dist.get_world_size() if dist.is_initialized() else 1
 
 
-def is_main():
-    """Only rank 0 prints, draws and writes files, so N processes do not write N copies."""
-    return rank() == 0
-
-
 def sum_across_ranks(values, device):
     """Add a list of numbers over all ranks (each rank counted its own shard)."""
     tensor = torch.tensor(values, dtype=torch.float64, device=device)
@@ -81,11 +76,6 @@ def sync_buffers(module):
     if dist.is_initialized():
         for buffer in module.buffers():
             dist.broadcast(buffer, src=0)
-
-
-def barrier():
-    if dist.is_initialized():
-        dist.barrier()
 
 
 def weights_digest(model):

@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from . import distributed
+from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state  # noqa: F401 (public here too)
 from .data import DeviceLoader, make_dataloader
 from .resnet import build
 
@@ -339,48 +340,6 @@ def predict(model, images, *, batch_size=1000, device=None, precision="fp32"):
     return torch.cat(out)
 
 
-# ----------------------------------------------------------------------------- checkpoints
-
-def _rng_state():
-    """Every random state, as tensors and plain numbers, so ``torch.load(weights_only=True)`` reads it."""
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()
-    version, python_state, python_gauss = random.getstate()
-    state = {"torch": torch.get_rng_state(), "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos,
-                                                       has_gauss, gauss],
-             "python": [version, list(python_state), python_gauss]}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state):
-    torch.set_rng_state(state["torch"])
-    kind, keys, pos, has_gauss, gauss = state["numpy"]
-    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
-    version, python_state, python_gauss = state["python"]
-    random.setstate((version, tuple(python_state), python_gauss))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def save_checkpoint(path, **state):
-    """Write to a temporary file, then rename: a crash mid-write never leaves a half checkpoint."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)  # atomic on POSIX and Windows
-
-
-def load_checkpoint(path, device="cpu"):
-    """Read a checkpoint written by :func:`save_checkpoint` (tensors and plain values only)."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no checkpoint at {path}; train with out_dir set to write one, or "
-                                f"start without resume")
-    return torch.load(path, map_location=device, weights_only=True)
-
-
 # ----------------------------------------------------------------------------- the trainer
 
 def _resume_path(resume, config):
@@ -428,7 +387,7 @@ def fit(model, data, config, *, resume=None, callback=None):
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         scaler.load_state_dict(state["scaler"])
-        _set_rng_state(state["rng"])
+        set_rng_state(state["rng"])
         history, start_epoch = History.from_dict(state["history"]), state["epoch"]
         if main and config.progress:
             print(f"Resumed from {resume_path} after epoch {start_epoch} of {config.epochs}.")
@@ -465,7 +424,7 @@ def fit(model, data, config, *, resume=None, callback=None):
             if main and checkpoint_path is not None:
                 save_checkpoint(checkpoint_path, model=plain.state_dict(), optimizer=optimizer.state_dict(),
                                 scheduler=scheduler.state_dict(), scaler=scaler.state_dict(),
-                                rng=_rng_state(), epoch=epoch + 1, history=history.as_dict(),
+                                rng=rng_state(), epoch=epoch + 1, history=history.as_dict(),
                                 config=asdict(config))
             if main:
                 _report_epoch(history, config, live_plot)

@@ -81,13 +81,6 @@ def show_images(images, labels=None, classes=CLASSES, ncols=8, title="", caption
     return fig
 
 
-def to_uint8(normalized, mean, std):
-    """Undo normalisation for display: float (N, 3, H, W) -> uint8, clipped to [0, 255]."""
-    mean = torch.tensor(mean).view(1, 3, 1, 1)
-    std = torch.tensor(std).view(1, 3, 1, 1)
-    return ((normalized.float().cpu() * std + mean) * 255).round().clamp(0, 255).to(torch.uint8)
-
-
 def plot_class_balance(train_labels, test_labels, classes=CLASSES):
     """Images per class in the training and test sets, as grouped bars."""
     x = np.arange(len(classes))

@@ -1,0 +1,52 @@
+"""Checkpoints: everything needed to continue a run exactly, written so that a crash cannot corrupt them.
+
+A checkpoint holds tensors and plain Python values only (the random states are converted), so it
+loads with ``torch.load(weights_only=True)``, which refuses to run code hidden in a file.
+"""
+
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def rng_state():
+    """Every random state, as tensors and plain numbers, so ``torch.load(weights_only=True)`` reads it."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    version, python_state, python_gauss = random.getstate()
+    state = {"torch": torch.get_rng_state(), "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos,
+                                                       has_gauss, gauss],
+             "python": [version, list(python_state), python_gauss]}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state):
+    torch.set_rng_state(state["torch"])
+    kind, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    version, python_state, python_gauss = state["python"]
+    random.setstate((version, tuple(python_state), python_gauss))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(path, **state):
+    """Write to a temporary file, then rename: a crash mid-write never leaves a half checkpoint."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")  # one per process: ranks may write at once
+    torch.save(state, tmp)
+    os.replace(tmp, path)  # atomic on POSIX and Windows
+
+
+def load_checkpoint(path, device="cpu"):
+    """Read a checkpoint written by :func:`save_checkpoint` (tensors and plain values only)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no checkpoint at {path}; train with out_dir set to write one, or "
+                                f"start without resume")
+    return torch.load(path, map_location=device, weights_only=True)
