@@ -47,24 +47,28 @@ def recipe_text(title, r):
             f"(standard deviation {r['stdev_test_accuracy']:.2%}; seeds: {seeds}) on the full "
             f"10,000-image test set; training time {r['median_train_seconds']:.0f} s, total with "
             f"data loading, compilation and evaluation {r['median_total_seconds']:.0f} s (medians over "
-            f"{len(r['runs'])} seeds). Target, {goal}: {'met' if r['target_met'] else 'NOT met'}.")
+            f"{len(r['runs'])} seeds; {_measured(r)}). Target, {goal}: "
+            f"{'met' if r['target_met'] else 'NOT met'}.")
+
+
+def _measured(part):
+    return f"measured {part['date']} with torch {part['torch']}, torchvision {part['torchvision']}"
 
 
 def render(result):
     """One results file as a Markdown section."""
-    h = result["hardware"]
-    parts = [f"### {h['description']}",
-             f"Measured {result['date']} with torch {result['torch']}, torchvision "
-             f"{result['torchvision']}. "
-             f"Medians over {result['settings']['repeats']} repeats of {result['settings']['steps']} "
-             f"steps after {result['settings']['warmup']} warm-up steps; min-max in brackets. "
-             "'Matmul peak' is the FLOP rate of a large matrix product measured on the same device "
-             "in the same precision.", "",
-             "**resnet_edu against torchvision** (one training step: forward, backward, SGD update)", "",
-             parity_table(result["parity"])]
+    parts = [f"### {result['hardware']['description']}"]
+    if result.get("parity"):
+        p = result["parity"]
+        parts += ["", f"**resnet_edu against torchvision**, one training step (forward, backward, SGD "
+                  f"update) on the same weights and batch; {_measured(p)}. Medians over {p['repeats']} "
+                  f"repeats of {p['steps']} steps after {p['warmup']} warm-up steps, min-max in brackets; "
+                  "'matmul peak' is the FLOP rate of a large matrix product on the same device and "
+                  "precision.", "", parity_table(p["rows"])]
     if result.get("ladder"):
-        parts += ["", f"**Speed ladder of notebook 05** ({result['ladder_setting']})", "",
-                  ladder_table(result["ladder"])]
+        p = result["ladder"]
+        parts += ["", f"**Speed ladder of notebook 05** ({p['setting']}; {_measured(p)})", "",
+                  ladder_table(p["rows"])]
     if result.get("quick_mode"):
         parts += ["", recipe_text("CPU quick mode", result["quick_mode"])]
     if result.get("gpu_recipe"):

@@ -31,6 +31,7 @@ from resnet_edu.train import device_name  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 PARTS = ["parity", "ladder", "quick", "recipe"]
+MEASUREMENTS = ["parity", "ladder", "quick_mode", "gpu_recipe"]
 
 
 def hardware():
@@ -66,14 +67,9 @@ def main(argv=None):
     gpu = torch.cuda.is_available()
 
     hw = hardware()
-    result = {
-        "hardware": hw,
-        "date": datetime.date.today().isoformat(),
-        "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
-        "settings": {"repeats": args.repeats, "steps": args.steps, "warmup": args.warmup},
-        "not_measured": [],
-    }
+    stamp = {"date": datetime.date.today().isoformat(), "torch": torch.__version__,
+             "torchvision": torchvision.__version__}
+    result = {"hardware": hw, "not_measured": []}
     if not gpu:
         result["not_measured"].append(
             "GPU figures (no GPU on this machine): GPU throughput and memory, the GPU rungs of the "
@@ -82,28 +78,33 @@ def main(argv=None):
 
     if "parity" in parts:
         configs = parity.CONFIGS[1:2] if args.smoke else parity.CONFIGS
-        result["parity"] = parity.run(devices(), args.repeats, args.steps, args.warmup, configs,
-                                      batch_size=4 if args.smoke else None)
+        rows = parity.run(devices(), args.repeats, args.steps, args.warmup, configs,
+                          batch_size=4 if args.smoke else None)
+        result["parity"] = dict(stamp, repeats=args.repeats, steps=args.steps, warmup=args.warmup, rows=rows)
 
     if "ladder" in parts:
         device = "cuda" if gpu else "cpu"
         sizes = dict(batch_size=32, steps=2, warmup=1) if args.smoke else \
             dict(batch_size=512 if gpu else 128, steps=args.steps * (10 if gpu else 2), warmup=args.warmup * 3)
-        result["ladder_setting"] = (f"resnet18, CIFAR stem, 32x32, batch {sizes['batch_size']}, "
-                                    f"{device_name(device)}")
-        result["ladder"] = speed_ladder(None, device=device, repeats=3, **sizes)
+        setting = f"resnet18, CIFAR stem, 32x32, batch {sizes['batch_size']}, {device_name(device)}"
+        result["ladder"] = dict(stamp, setting=setting, rows=speed_ladder(None, device=device, repeats=3, **sizes))
 
     seeds = range(1 if args.smoke else args.seeds)
     if "quick" in parts and not args.smoke:
-        result["quick_mode"] = training.run_recipe("quick", load_cifar10(args.data, verbose=False), seeds,
-                                                   device="cpu")
+        data = load_cifar10(args.data, verbose=False)
+        result["quick_mode"] = dict(stamp, **training.run_recipe("quick", data, seeds, device="cpu"))
     if "recipe" in parts and gpu and not args.smoke:
-        result["gpu_recipe"] = training.run_recipe("full", load_cifar10(args.data, verbose=False), seeds,
-                                                   device="cuda", compile=True)
+        data = load_cifar10(args.data, verbose=False)
+        result["gpu_recipe"] = dict(stamp, **training.run_recipe("full", data, seeds, device="cuda", compile=True))
 
     args.out.mkdir(parents=True, exist_ok=True)
     name = ("smoke-" if args.smoke else "") + hw["slug"]
-    (args.out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    path = args.out / f"{name}.json"
+    if path.exists():  # keep the parts measured earlier on this hardware that this run did not repeat
+        earlier = json.loads(path.read_text())
+        result = {**{k: v for k, v in earlier.items() if k in MEASUREMENTS}, **result}
+        result["not_measured"] = result["not_measured"] or earlier.get("not_measured", [])
+    path.write_text(json.dumps(result, indent=2) + "\n")
     (args.out / f"{name}.md").write_text(report.render(result) + "\n")
     print(f"wrote {args.out / name}.json and .md")
     if not args.smoke and args.out == RESULTS:

@@ -44,9 +44,10 @@ def test_a_training_step_costs_about_three_forward_passes(cifar_result):
 
 
 def test_report_renders_a_result(cifar_result):
-    result = {"hardware": {"description": "test machine", "threads": 2}, "date": "2026-01-01",
-              "torch": "2", "torchvision": "0", "settings": {"repeats": 2, "steps": 1, "warmup": 1},
-              "parity": [dict(cifar_result, achieved_flops_per_s=1e9, fraction_of_matmul_peak=0.5)],
+    stamp = {"date": "2026-01-01", "torch": "2", "torchvision": "0"}
+    row = dict(cifar_result, achieved_flops_per_s=1e9, fraction_of_matmul_peak=0.5)
+    result = {"hardware": {"description": "test machine"},
+              "parity": dict(stamp, repeats=2, steps=1, warmup=1, rows=[row]),
               "not_measured": ["GPU figures"]}
     text = report.render(result)
     assert "| resnet18 (cifar stem) | 32x32 | 2 |" in text
