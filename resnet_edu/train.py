@@ -84,7 +84,7 @@ class TrainConfig:
 # every later layer), cheap enough for a laptop CPU, at a cost in accuracy that the notebook measures.
 RECIPES = {
     "full": TrainConfig(stem="cifar", epochs=30, batch_size=512, lr=0.4, augment="crop+flip"),
-    "quick": TrainConfig(stem="imagenet", epochs=2, batch_size=128, lr=0.2, warmup=0.2, augment="flip"),
+    "quick": TrainConfig(stem="imagenet", epochs=2, batch_size=192, lr=0.2, warmup=0.2, augment="flip"),
 }
 
 
