@@ -86,8 +86,10 @@ def main(argv=None):
         device = "cuda" if gpu else "cpu"
         sizes = dict(batch_size=32, steps=2, warmup=1) if args.smoke else \
             dict(batch_size=512 if gpu else 128, steps=args.steps * (10 if gpu else 2), warmup=args.warmup * 3)
-        setting = f"resnet18, CIFAR stem, 32x32, batch {sizes['batch_size']}, {device_name(device)}"
-        result["ladder"] = dict(stamp, setting=setting, rows=speed_ladder(None, device=device, repeats=3, **sizes))
+        stem = training.recipe("full" if gpu else "quick").stem  # as notebook 05 does
+        setting = f"resnet18, {stem} stem, 32x32, batch {sizes['batch_size']}, {device_name(device)}"
+        rows = speed_ladder(None, device=device, stem=stem, repeats=3, **sizes)
+        result["ladder"] = dict(stamp, setting=setting, rows=rows)
 
     seeds = range(1 if args.smoke else args.seeds)
     if "quick" in parts and not args.smoke:

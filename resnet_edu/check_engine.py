@@ -25,6 +25,7 @@ matches.
 """
 
 import contextlib
+import importlib
 import textwrap
 from dataclasses import dataclass, field
 from typing import Callable
@@ -415,6 +416,14 @@ def _check_case(result, candidate_factory, reference_factory, case, mistakes, na
 # ---------------------------------------------------------------------------------------- solutions
 
 _SOLUTIONS = {}
+_EXERCISE_MODULES = ("resnet_edu.checks", "resnet_edu.checks_train")  # they register the solutions
+
+
+def _solutions():
+    """Every registered solution, whichever checker module the notebook happened to import."""
+    for module in _EXERCISE_MODULES:
+        importlib.import_module(module)
+    return _SOLUTIONS
 
 
 def add_solution(name, source):
@@ -423,17 +432,19 @@ def add_solution(name, source):
 
 
 def solution_source(name):
-    if name not in _SOLUTIONS:
-        raise KeyError(f"no solution named {name!r}; the exercises are {sorted(_SOLUTIONS)}")
-    return _SOLUTIONS[name]
+    solutions = _solutions()
+    if name not in solutions:
+        raise KeyError(f"no solution named {name!r}; the exercises are {sorted(solutions)}")
+    return solutions[name]
 
 
 def show_solution(name):
     """Print the reference solution of an exercise (try the exercise first!)."""
-    if name not in _SOLUTIONS:
-        print(f"There is no exercise called {name!r}. Choose one of: {', '.join(sorted(_SOLUTIONS))}")
+    solutions = _solutions()
+    if name not in solutions:
+        print(f"There is no exercise called {name!r}. Choose one of: {', '.join(sorted(solutions))}")
         return
-    print(_SOLUTIONS[name], end="")
+    print(solutions[name], end="")
 
 
 def load_solution(name, symbol):

@@ -122,10 +122,12 @@ def speed_ladder(data=None, *, model="resnet18", stem="cifar", batch_size=256, s
 
 
 def ladder_table(rows):
-    """The ladder as a Markdown table (rung, loader, layout, precision, compile, images/s, speed-up)."""
-    lines = ["| rung | loader | channels_last | precision | compile | images/s | speed-up |",
+    """The ladder as a Markdown table (rung, loader, layout, precision, compile, images/s with the
+    min-max over repeats, speed-up)."""
+    lines = ["| rung | loader | channels_last | precision | compile | images/s (min-max) | speed-up |",
              "|---|---|---|---|---|---:|---:|"]
     for r in rows:
+        spread = f" ({min(r['spread']):.0f}-{max(r['spread']):.0f})" if len(r["spread"]) > 1 else ""
         lines.append(f"| {r['rung']} | {r['loader']} | {r['channels_last']} | {r['precision']} | "
-                     f"{r['compile']} | {r['images_per_second']:.0f} | {r['speedup']:.2f}x |")
+                     f"{r['compile']} | {r['images_per_second']:.0f}{spread} | {r['speedup']:.2f}x |")
     return "\n".join(lines)

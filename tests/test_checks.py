@@ -265,3 +265,13 @@ def test_worked_answers_run_and_print_what_their_comments_say(name, expected, ca
     exec(compile(solution_source(name), name, "exec"), {})
     out = capsys.readouterr().out
     assert all(text in out for text in expected), out
+
+
+def test_every_solution_is_shown_whichever_checker_module_was_imported():
+    # notebook 05's solutions live in checks_train; asking through checks must still find them
+    import subprocess
+    import sys
+
+    code = "from resnet_edu.checks import show_solution; show_solution('decay_groups')"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "def " in out and "There is no exercise" not in out
