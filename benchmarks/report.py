@@ -46,7 +46,7 @@ def recipe_text(title, r):
     return (f"**{title}** ({r['recipe']}): test accuracy {r['mean_test_accuracy']:.2%} "
             f"(standard deviation {r['stdev_test_accuracy']:.2%}; seeds: {seeds}) on the full "
             f"10,000-image test set; training time {r['median_train_seconds']:.0f} s, total with "
-            f"data loading, compilation and evaluation {r['median_total_seconds']:.0f} s (medians over "
+            f"model building, any compilation and every epoch's evaluation {r['median_total_seconds']:.0f} s (medians over "
             f"{len(r['runs'])} seeds; {_measured(r)}). Target, {goal}: "
             f"{'met' if r['target_met'] else 'NOT met'}.")
 
@@ -63,8 +63,10 @@ def render(result):
         parts += ["", f"**resnet_edu against torchvision**, one training step (forward, backward, SGD "
                   f"update) on the same weights and batch; {_measured(p)}. Medians over {p['repeats']} "
                   f"repeats of {p['steps']} steps after {p['warmup']} warm-up steps, min-max in brackets; "
-                  "'matmul peak' is the FLOP rate of a large matrix product on the same device and "
-                  "precision.", "", parity_table(p["rows"])]
+                  "peak memory is the CUDA allocator's peak on a GPU and, on a CPU, the peak resident memory "
+                  "of a fresh process above its size before building the model (coarse: allocator noise of "
+                  "tens of MiB); 'matmul peak' is the FLOP rate of a large matrix product on the same "
+                  "device and precision.", "", parity_table(p["rows"])]
     if result.get("ladder"):
         p = result["ladder"]
         parts += ["", f"**Speed ladder of notebook 05** ({p['setting']}; {_measured(p)})", "",
