@@ -128,11 +128,6 @@ class Bottleneck(nn.Module):
         nn.init.zeros_(self.bn3.weight)
 
 
-def is_identity_block(block):
-    """True for an Identity Block (the shortcut adds ``x`` itself), False for a Conv Block."""
-    return block.downsample is None
-
-
 def block_kind(block):
     """'Identity Block', 'Conv Block' (projection shortcut) or 'Pad Block' (option A shortcut)."""
     if block.downsample is None:
@@ -150,6 +145,5 @@ __all__ = [
     "make_shortcut",
     "BasicBlock",
     "Bottleneck",
-    "is_identity_block",
     "block_kind",
 ]
