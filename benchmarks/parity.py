@@ -19,6 +19,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from resnet_edu.resnet import build
+from resnet_edu.train import choose_precision
 
 # (model, stem, image size, classes): the three configurations the course uses.
 CONFIGS = [
@@ -53,10 +54,11 @@ def model_pair(name, stem, num_classes):
 
 
 def autocast_dtype(device):
-    """bf16 where the hardware computes it natively, else None (fp32): the trainer's rule."""
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.get_device_capability(device)[0] >= 8 else torch.float16
-    return None  # CPU parity is measured in fp32, the precision every CPU has
+    """The trainer's precision on a GPU (resnet_edu.train.choose_precision); fp32 (None) on a CPU,
+    the precision every CPU has."""
+    if device.type != "cuda":
+        return None
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(choose_precision(device))
 
 
 class TrainStep:
