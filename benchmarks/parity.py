@@ -19,7 +19,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from resnet_edu.resnet import build
-from resnet_edu.train import choose_precision
+from resnet_edu.runtime import choose_precision
 
 # (model, stem, image size, classes): the three configurations the course uses.
 CONFIGS = [

@@ -27,7 +27,7 @@ import training  # noqa: E402
 
 from resnet_edu.data import load_cifar10  # noqa: E402
 from resnet_edu.speed import speed_ladder  # noqa: E402
-from resnet_edu.train import device_name  # noqa: E402
+from resnet_edu.runtime import device_name  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 PARTS = ["parity", "ladder", "quick", "recipe"]

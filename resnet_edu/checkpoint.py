@@ -25,6 +25,7 @@ def rng_state():
 
 
 def set_rng_state(state):
+    """Restore what :func:`rng_state` saved (the CUDA states only where a GPU is present)."""
     torch.set_rng_state(state["torch"])
     kind, keys, pos, has_gauss, gauss = state["numpy"]
     np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
@@ -43,10 +44,15 @@ def save_checkpoint(path, **state):
     os.replace(tmp, path)  # atomic on POSIX and Windows
 
 
-def load_checkpoint(path, device="cpu"):
-    """Read a checkpoint written by :func:`save_checkpoint` (tensors and plain values only)."""
+def load_checkpoint(path):
+    """Read a checkpoint written by :func:`save_checkpoint` (tensors and plain values only).
+
+    Everything loads onto the CPU: ``load_state_dict`` then copies weights and optimiser state to
+    wherever the model lives, and the random states must stay CPU byte tensors, which is all that
+    ``torch.set_rng_state`` accepts (mapped to a GPU, resuming would fail).
+    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no checkpoint at {path}; train with out_dir set to write one, or "
-                                f"start without resume")
-    return torch.load(path, map_location=device, weights_only=True)
+                                f"start without resuming")
+    return torch.load(path, map_location="cpu", weights_only=True)

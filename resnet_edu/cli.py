@@ -1,6 +1,6 @@
 """The command line of ``python -m resnet_edu.train`` (this module holds its parsing and summary).
 
-    python -m resnet_edu.train --quick                      # a few minutes on a laptop CPU
+    python -m resnet_edu.train --quick                      # minutes on a laptop CPU
     python -m resnet_edu.train --out runs/full              # the full recipe, for a GPU
     python -m resnet_edu.train --out runs/full --resume     # continue after an interruption
     torchrun --nproc_per_node=4 -m resnet_edu.train --out runs/ddp   # four GPUs, one machine
@@ -9,13 +9,14 @@ Flags left out keep the recipe's value (``--quick`` picks the "quick" recipe, el
 """
 
 import argparse
+import re
 import sys
 from dataclasses import replace
 
 from . import distributed
-from .data import load_cifar10
-from .train import METRICS_NAME, PRECISIONS, RECIPES, build_model, choose_precision, device_name, fit, \
-    write_metrics
+from .data import CorruptDataError, DataNotFoundError, load_cifar10
+from .runtime import choose_precision, device_name
+from .train import METRICS_NAME, PRECISIONS, RECIPES, build_model, fit, write_metrics
 
 
 def parser():
@@ -39,7 +40,7 @@ def parser():
     p.add_argument("--workers", dest="num_workers", type=int, help="DataLoader workers (--loader dataloader)")
     p.add_argument("--sync-bn", action="store_true", default=None, help="SyncBatchNorm under torchrun")
     p.add_argument("--seed", type=int)
-    p.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda if available)")
+    p.add_argument("--device", help="cpu, cuda, cuda:1, mps (default: cuda, else mps, else cpu)")
     p.add_argument("--data", help="CIFAR-10 tarball or ImageFolder directory (default: search, then download)")
     p.add_argument("--out", dest="out_dir", default="runs/cifar10",
                    help="output directory for checkpoint.pt and metrics.json (default: runs/cifar10)")
@@ -47,8 +48,24 @@ def parser():
                    help="continue from OUT/checkpoint.pt, or from the checkpoint path given")
     p.add_argument("--train-subset", type=int, help="train on this many images only (for trials)")
     p.add_argument("--test-subset", type=int, help="evaluate on this many test images only")
+    p.add_argument("--eval-every", type=int, help="evaluate every N epochs (and after the last)")
+    p.add_argument("--checkpoint-every", type=int, help="write the checkpoint every N epochs (and after the last)")
     p.add_argument("--no-progress", dest="progress", action="store_false", default=None)
     return p
+
+
+def flag_names(p):
+    """{config field or argument name: its flag}, e.g. {"out_dir": "--out", "lr": "--lr"}."""
+    return {a.dest: max(a.option_strings, key=len) for a in p._actions if a.option_strings}
+
+
+def in_flag_terms(message, flags):
+    """An error message with the config's field names replaced by the flags a user typed: names with an
+    underscore anywhere (``out_dir`` -> ``--out``), plain words only where a rule follows ("lr must be")."""
+    for name, flag in flags.items():
+        follows = "" if "_" in name else r"(?= must be)"
+        message = re.sub(rf"(?<![\w-]){name}(?![\w-]){follows}", flag, message)
+    return message
 
 
 def config_from_args(args):
@@ -59,8 +76,18 @@ def config_from_args(args):
 
 
 def main(argv=None):
-    args = parser().parse_args(argv)
-    config, name = config_from_args(args)
+    """Run the command line; a mistake in the flags or the data ends with one clear line, exit code 2."""
+    p = parser()
+    args = p.parse_args(argv)
+    try:
+        config, name = config_from_args(args)
+        return train(config, name, args)
+    except (ValueError, DataNotFoundError, CorruptDataError, FileNotFoundError) as error:
+        message = in_flag_terms(str(error), flag_names(p)).replace("the path argument", "--data")
+        p.exit(2, f"{p.prog}: error: {message}\n")
+
+
+def train(config, name, args):
     device, rank, world_size = distributed.setup(config.device)
     main_rank = rank == 0
     history = None
@@ -70,6 +97,8 @@ def main(argv=None):
             data = data.subset(args.train_subset, args.test_subset, seed=config.seed)
         if main_rank:
             print_summary(config, name, data, device, world_size)
+            if device.type == "cpu" and config.stem == "cifar":
+                warn_about_cpu_time(config, data)
         model = build_model(config, num_classes=len(data.classes))
         history = fit(model, data, config, resume=args.resume)
         digests = distributed.digests_across_ranks(model)
@@ -84,6 +113,21 @@ def main(argv=None):
     finally:
         distributed.teardown()
     return 130 if history is not None and history.status == "interrupted" else 0
+
+
+def warn_about_cpu_time(config, data):
+    """The CIFAR stem on a CPU takes hours: measure a few steps and say how long, before starting."""
+    from .speed import measure_rung
+
+    settings = dict(loader=config.loader, channels_last=config.channels_last, precision=config.precision,
+                    compile=False)
+    batch = min(config.batch_size, 64)
+    speed = measure_rung(data, settings, model=config.model, stem=config.stem, batch_size=batch, steps=2,
+                         warmup=1, device="cpu")["images_per_second"]
+    hours = config.epochs * len(data.train_labels) / speed / 3600
+    print(f"  warning   the {config.stem} stem on this CPU trains at about {speed:.0f} images/s, so "
+          f"{config.epochs} epochs would take about {hours:.1f} hours. Use --quick for a run of minutes, "
+          f"or a GPU; Ctrl-C stops (and --resume continues).", flush=True)
 
 
 def print_summary(config, name, data, device, world_size):

@@ -16,8 +16,8 @@ Decoding 60,000 JPEGs takes seconds, so the decoded tensors are cached (``cache_
 Two loaders, with the same interface (``set_epoch``, ``len``, iteration yields ``(images, labels)``):
 
 * :class:`DeviceLoader`: the whole uint8 set lives on the device (150 MB for the training set);
-  random crop with padding, horizontal flip and normalisation run there on whole batches, so a GPU
-  never waits for the CPU. Its randomness depends only on ``(seed, epoch)``, so a resumed run sees
+  random crop with padding, horizontal flip and normalisation run there on whole batches, with
+  no copy from the host per batch, so the CPU can queue work ahead of the GPU. Its randomness depends only on ``(seed, epoch)``, so a resumed run sees
   exactly the batches an uninterrupted run would have seen.
 * :func:`make_dataloader`: the ordinary ``torch.utils.data.DataLoader`` with torchvision transforms
   in worker processes, the baseline that the speed ladder compares against.
@@ -128,9 +128,10 @@ def load_cifar10(path=None, *, cache_dir=None, download=True, verbose=True):
     for candidate, why in candidate_sources(path, cache_dir):
         if candidate.exists():
             return _load_cached(candidate, cache_dir, verbose)
-        tried.append(f"{candidate} ({why}): not found")
         if why in ("the path argument", f"${ENV_DATA}"):
-            raise DataNotFoundError(_not_found_message(tried, explicit=True))
+            raise DataNotFoundError(f"CIFAR-10 was not found at {candidate} ({why}): no such file or folder. "
+                                    f"Check the path for typos.")
+        tried.append(f"{candidate} ({why}): not found")
     if download:
         try:
             return _download_with_torchvision(cache_dir, verbose)
@@ -139,18 +140,16 @@ def load_cifar10(path=None, *, cache_dir=None, download=True, verbose=True):
                          f"{type(error).__name__}: {error}")
     else:
         tried.append("torchvision download: skipped (download=False)")
-    raise DataNotFoundError(_not_found_message(tried, explicit=False))
+    raise DataNotFoundError(_not_found_message(tried))
 
 
-def _not_found_message(tried, explicit):
+def _not_found_message(tried):
     lines = "\n".join(f"  - {t}" for t in tried)
-    advice = ("Check the path for typos." if explicit else
-              "Provide the data in one of these ways:\n"
-              "  * connect to the internet (torchvision downloads CIFAR-10, 170 MB, once), or\n"
-              f"  * pass load_cifar10(path=...) or set {ENV_DATA} to a tarball or directory in the\n"
-              "    ImageFolder layout train/<class>/*.jpg and test/<class>/*.jpg, or\n"
-              f"  * put {OFFLINE_NAME} in {default_cache_dir()}.")
-    return f"CIFAR-10 was not found. Places tried:\n{lines}\n{advice}"
+    return (f"CIFAR-10 was not found. Places tried:\n{lines}\nProvide the data in one of these ways:\n"
+            "  * connect to the internet (torchvision downloads CIFAR-10, 170 MB, once), or\n"
+            f"  * pass load_cifar10(path=...) or set {ENV_DATA} to a tarball or directory in the\n"
+            "    ImageFolder layout train/<class>/*.jpg and test/<class>/*.jpg, or\n"
+            f"  * put {OFFLINE_NAME} in {default_cache_dir()}.")
 
 
 def _load_cached(source, cache_dir, verbose):
@@ -208,8 +207,8 @@ def _read_tar(source):
             return [(m.name, archive.extractfile(m).read()) for m in archive
                     if m.isfile() and m.name.lower().endswith(IMAGE_SUFFIXES)]
     except (tarfile.TarError, OSError, EOFError) as error:
-        raise CorruptDataError(f"cannot read the tarball {source}: {error}. It is damaged or "
-                               f"incomplete; copy or download it again.") from error
+        raise CorruptDataError(f"cannot read the tarball {source} ({type(error).__name__}): it is damaged, "
+                               f"incomplete or not a tar archive; copy or download it again.") from error
 
 
 def _read_directory(source):
@@ -268,11 +267,18 @@ def channel_stats(images, chunk=10_000):
 
 # ----------------------------------------------------------------------------- augmentation
 
+def pixel_stats(mean, std, device, dtype=torch.float32):
+    """Channel means and standard deviations as (1, 3, 1, 1) tensors in pixel units (0-255) on ``device``.
+
+    A loader makes them once: building a small tensor on a GPU is a copy from the host that waits
+    for the GPU, which would stall every batch."""
+    return tuple((torch.tensor(v, dtype=dtype) * 255).view(1, 3, 1, 1).to(device) for v in (mean, std))
+
+
 def normalize(images, mean=CIFAR10_MEAN, std=CIFAR10_STD, dtype=torch.float32):
     """uint8 (N, 3, H, W) -> float (x / 255 - mean) / std, on the images' device, layout kept."""
-    mean = torch.tensor(mean, device=images.device, dtype=dtype).view(1, 3, 1, 1) * 255
-    std = torch.tensor(std, device=images.device, dtype=dtype).view(1, 3, 1, 1) * 255
-    return (images.to(dtype) - mean) / std
+    pixel_mean, pixel_std = pixel_stats(mean, std, images.device, dtype)
+    return (images.to(dtype) - pixel_mean) / pixel_std
 
 
 def random_crop(images, dy, dx, padding):
@@ -311,9 +317,13 @@ def _epoch_generator(seed, epoch):
 def shard_indices(count, epoch, *, shuffle, seed, rank, world_size, drop_last):
     """The indices rank ``rank`` of ``world_size`` visits this epoch (all ranks draw the same order)."""
     order = torch.randperm(count, generator=_epoch_generator(seed, epoch)) if shuffle else torch.arange(count)
-    if drop_last:  # every rank gets the same number of images, so DDP steps stay in lock-step
-        order = order[:count - count % world_size]
-    return order[rank::world_size]
+    return order[:shard_end(count, world_size, drop_last)][rank::world_size]
+
+
+def shard_end(count, world_size, drop_last):
+    """How many of ``count`` images the ranks visit together: with ``drop_last`` every rank gets the
+    same number, so DDP steps stay in lock-step."""
+    return count - count % world_size if drop_last else count
 
 
 class DeviceLoader:
@@ -334,7 +344,8 @@ class DeviceLoader:
         self.labels = labels.to(device)
         self.batch_size, self.train, self.device = batch_size, train, torch.device(device)
         self.augment, self.padding = augment if train else "none", padding
-        self.mean, self.std, self.dtype = mean, std, dtype
+        self.dtype = dtype
+        self.pixel_mean, self.pixel_std = pixel_stats(mean, std, self.device, dtype)  # once, not per batch
         self.seed, self.rank, self.world_size = seed, rank, world_size
         self.channels_last = channels_last
         self.epoch = 0
@@ -347,7 +358,8 @@ class DeviceLoader:
                              rank=self.rank, world_size=self.world_size, drop_last=self.train)
 
     def __len__(self):
-        n = len(self._indices())
+        """Batches per epoch, by arithmetic (drawing the epoch's order would cost a permutation)."""
+        n = len(range(self.rank, shard_end(len(self.labels), self.world_size, self.train), self.world_size))
         return n // self.batch_size if self.train else -(-n // self.batch_size)
 
     def __iter__(self):
@@ -368,7 +380,7 @@ class DeviceLoader:
                                      self.padding)
             if self.augment in ("crop+flip", "flip"):
                 images = random_flip(images, flip[start:start + len(batch)])
-            images = normalize(images, self.mean, self.std, self.dtype)
+            images = (images.to(self.dtype) - self.pixel_mean) / self.pixel_std
             if self.channels_last:
                 images = images.contiguous(memory_format=torch.channels_last)
             else:

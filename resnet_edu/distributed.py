@@ -12,6 +12,8 @@ import os
 import torch
 import torch.distributed as dist
 
+from .runtime import choose_device
+
 
 def launched_by_torchrun():
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
@@ -21,19 +23,21 @@ def setup(device=None):
     """Join the process group if torchrun started us; return (device, rank, world_size).
 
     NCCL talks between GPUs, gloo between CPU processes. Each process takes the GPU named by its
-    LOCAL_RANK, so N processes on one machine use N different GPUs.
+    LOCAL_RANK, and makes it its current device *before* joining, so that NCCL's first collective
+    does not open a context on GPU 0 from every process.
     """
-    cuda = torch.cuda.is_available() and (device is None or torch.device(device).type == "cuda")
-    if launched_by_torchrun() and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if cuda else "gloo")
+    device = choose_device(device)
+    if not launched_by_torchrun():
+        return device, 0, 1
     if not dist.is_initialized():
-        default = "cuda" if torch.cuda.is_available() else "cpu"
-        return torch.device(device or default), 0, 1
-    if cuda:
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        torch.cuda.set_device(device)
-    else:
-        device = torch.device("cpu")
+        if device.type == "cuda":
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            torch.cuda.set_device(device)
+            dist.init_process_group(backend="nccl", device_id=device)
+        else:
+            dist.init_process_group(backend="gloo")
+    elif device.type == "cuda":
+        device = torch.device("cuda", torch.cuda.current_device())
     return device, dist.get_rank(), dist.get_world_size()
 
 

@@ -19,8 +19,8 @@ import time
 import torch
 
 from .data import CIFAR10
-from .train import (TrainConfig, build_model, choose_precision, device_name, make_loaders, make_optimizer,
-                    prepare_model, train_step)
+from .runtime import choose_device, choose_precision, configure, device_name, precision_label, synchronize
+from .train import TrainConfig, build_model, make_loaders, make_optimizer, prepare_model, train_step
 
 RUNGS = {
     "DataLoader, fp32": dict(loader="dataloader", channels_last=False, precision="fp32", compile=False),
@@ -32,7 +32,7 @@ RUNGS = {
 
 
 def default_rungs(device):
-    """All rungs on a GPU; on a CPU, the rungs that can help there (see the module docstring)."""
+    """All rungs on a CUDA GPU; elsewhere, the rungs that can help there (see the module docstring)."""
     device = torch.device(device)
     if device.type == "cuda":
         return list(RUNGS)
@@ -66,7 +66,8 @@ def measure_rung(data, settings, *, model="resnet18", stem="cifar", batch_size=2
     Returns a dict: the settings, the precision used, ``images_per_second`` (median over ``repeats``
     timings of ``steps`` steps each) and ``spread`` (all repeats' figures).
     """
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = choose_device(device)
+    configure(device)
     config = TrainConfig(model=model, stem=stem, batch_size=batch_size, lr=0.01, seed=seed,
                          num_workers=num_workers, device=str(device), progress=False, live_plot=False, **settings)
     precision = choose_precision(device, config.precision)
@@ -85,8 +86,7 @@ def measure_rung(data, settings, *, model="resnet18", stem="cifar", batch_size=2
             if config.channels_last:
                 images = images.contiguous(memory_format=torch.channels_last)
             train_step(net, images, labels, optimizer, scaler, criterion, device, precision)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
+        synchronize(device)
 
     run(warmup)  # first steps pay for memory allocation, kernel selection and compilation
     speeds = []
@@ -94,7 +94,7 @@ def measure_rung(data, settings, *, model="resnet18", stem="cifar", batch_size=2
         start = time.perf_counter()
         run(steps)
         speeds.append(steps * batch_size / (time.perf_counter() - start))
-    return dict(settings, precision=precision, images_per_second=statistics.median(speeds), spread=speeds,
+    return dict(settings, precision=precision_label(device, precision), images_per_second=statistics.median(speeds), spread=speeds,
                 batch_size=batch_size, steps=steps, warmup=warmup, model=model, stem=stem,
                 device=device_name(device))
 
@@ -107,7 +107,7 @@ def speed_ladder(data=None, *, model="resnet18", stem="cifar", batch_size=256, s
     images. Each dict has ``rung``, ``images_per_second``, ``speedup`` (over the first rung) and
     what :func:`measure_rung` returns.
     """
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = choose_device(device)
     data = data if data is not None else synthetic_data((steps + warmup) * batch_size, seed)
     rows = []
     for rung in rungs or default_rungs(device):

@@ -2,21 +2,23 @@
 
 The pieces, each a short function that notebook 05 explains one at a time:
 
-* :func:`choose_precision` - bf16 autocast on GPUs with compute capability 8.0+ and on CPUs with
-  native bf16 instructions, fp16 with a gradient scaler on older GPUs, fp32 otherwise.
+* :mod:`resnet_edu.runtime` - the device (CUDA, MPS or CPU) and the precision it trains in.
 * :func:`make_optimizer` - SGD with Nesterov momentum; weight decay on conv and linear weights
-  only (decaying BatchNorm scales and biases only fights the normalisation).
+  only (decaying BatchNorm scales and biases only fights the normalisation); fused on a GPU.
 * :func:`make_scheduler` - linear warm-up, then a linear (one-cycle) or cosine decay, stepped per batch.
-* :func:`train_one_epoch` / :func:`evaluate` - the loop itself, with label smoothing in the loss.
-* :func:`save_checkpoint` / :func:`load_checkpoint` - written atomically every epoch; resuming
-  restores model, optimiser, scheduler, scaler, random states and epoch, so an interrupted run
-  ends with exactly the weights of an uninterrupted one.
+* :func:`train_one_epoch` / :func:`evaluate` - the loop itself, with label smoothing in the loss;
+  evaluation optionally averages each image with its mirror image (test-time augmentation).
+* :func:`save_checkpoint` / :func:`load_checkpoint` - written atomically; resuming restores model,
+  optimiser, scheduler, scaler, random states and epoch, so an interrupted run ends with exactly
+  the weights of an uninterrupted one (bit for bit on a CPU; on a GPU cuDNN's autotuned kernels
+  make runs agree only to rounding).
+* With ``compile=True`` one training step and one evaluation batch run before the clock starts, so
+  compilation is reported apart (``History.warmup_seconds``), not hidden in the first epoch.
 
 Run ``python -m resnet_edu.train --help`` for the command line; it runs unchanged under
 ``torchrun --nproc_per_node=N`` (see :mod:`resnet_edu.distributed`).
 """
 
-import contextlib
 import json
 import math
 import os
@@ -30,9 +32,10 @@ import torch
 from torch import nn
 
 from . import distributed
-from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state  # noqa: F401 (public here too)
-from .data import DeviceLoader, make_dataloader
+from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .data import AUGMENTATIONS, DeviceLoader, make_dataloader
 from .resnet import build
+from .runtime import autocast, choose_precision, configure, device_name, synchronize
 
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 LOADERS = ("device", "dataloader")
@@ -47,6 +50,7 @@ class TrainConfig:
 
     model: str = "resnet18"
     stem: str = "cifar"
+    zero_init_residual: bool = False  # each block starts as the identity (its last BN weight is 0)
     epochs: int = 30
     batch_size: int = 512
     lr: float = 0.4  # the peak learning rate of the schedule
@@ -56,34 +60,50 @@ class TrainConfig:
     schedule: str = "onecycle"
     warmup: float = 0.25  # fraction of all steps spent warming up
     augment: str = "crop+flip"
+    tta: bool = False  # evaluate on each test image and its mirror image, averaged
     precision: str = "auto"
     channels_last: bool = True
     compile: bool = False
     loader: str = "device"
     num_workers: int = 2  # only for loader="dataloader"
     eval_batch_size: int = 1000
+    eval_every: int = 1  # evaluate after every this many epochs, and always after the last
+    checkpoint_every: int = 1  # write the checkpoint after every this many epochs, and after the last
     sync_bn: bool = False
     seed: int = 0
     out_dir: str = None  # checkpoint.pt and metrics.json go here; None writes nothing
     progress: bool = True  # tqdm progress bars
     live_plot: bool = True  # a plot of loss and accuracy, redrawn in place in a notebook
-    device: str = None  # None: cuda if available, else cpu
+    device: str = None  # None: resnet_edu.runtime.choose_device (cuda, mps, cpu)
 
     def __post_init__(self):
-        for name, value, allowed in (("precision", self.precision, PRECISIONS),
-                                     ("loader", self.loader, LOADERS),
-                                     ("schedule", self.schedule, SCHEDULES)):
-            if value not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}; got {value!r}")
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ValueError(f"epochs and batch_size must be at least 1; got {self.epochs}, {self.batch_size}")
+        problems = [f"{name} must be one of {allowed}; got {getattr(self, name)!r}"
+                    for name, allowed in (("precision", PRECISIONS), ("loader", LOADERS), ("schedule", SCHEDULES),
+                                          ("augment", AUGMENTATIONS)) if getattr(self, name) not in allowed]
+        problems += [f"{name} must be {rule}; got {getattr(self, name)!r}" for name, rule, ok in (
+            ("epochs", "at least 1", self.epochs >= 1),
+            ("batch_size", "at least 1", self.batch_size >= 1),
+            ("eval_batch_size", "at least 1", self.eval_batch_size >= 1),
+            ("lr", "a positive number (the peak learning rate, e.g. 0.4)", self.lr > 0),
+            ("momentum", "from 0 up to (not including) 1", 0 <= self.momentum < 1),
+            ("weight_decay", "0 or more", self.weight_decay >= 0),
+            ("label_smoothing", "from 0 up to (not including) 1", 0 <= self.label_smoothing < 1),
+            ("warmup", "a fraction of the run from 0 up to (not including) 1", 0 <= self.warmup < 1),
+            ("eval_every", "at least 1", self.eval_every >= 1),
+            ("checkpoint_every", "at least 1", self.checkpoint_every >= 1),
+            ("num_workers", "0 or more", self.num_workers >= 0)) if not ok]
+        if problems:
+            raise ValueError("; ".join(problems))
 
 
 # The two recipes of notebook 05. "full": the CIFAR stem keeps 32x32 resolution through stage 1,
-# for a GPU. "quick": the ImageNet stem shrinks 32x32 to 8x8 before stage 1 (16x fewer pixels in
-# every later layer), cheap enough for a laptop CPU, at a cost in accuracy that the notebook measures.
+# for a GPU; every block starts as the identity, the schedule warms up briefly and then decays
+# linearly, and the test images are also seen mirrored. "quick": the ImageNet stem shrinks 32x32 to
+# 8x8 before stage 1 (16x fewer pixels in every later layer), cheap enough for a laptop CPU, at a
+# cost in accuracy that the notebook measures.
 RECIPES = {
-    "full": TrainConfig(stem="cifar", epochs=30, batch_size=512, lr=0.4, augment="crop+flip"),
+    "full": TrainConfig(stem="cifar", zero_init_residual=True, epochs=16, batch_size=512, lr=0.4, warmup=0.15,
+                        augment="crop+flip", tta=True),
     "quick": TrainConfig(stem="imagenet", epochs=2, batch_size=192, lr=0.2, warmup=0.2, augment="flip"),
 }
 
@@ -97,7 +117,10 @@ def recipe(name, **overrides):
 
 @dataclass
 class History:
-    """One entry per finished epoch, so a plot or a table can be drawn at any moment."""
+    """One entry per finished epoch, so a plot or a table can be drawn at any moment.
+
+    ``test_loss`` and ``test_acc`` are None for epochs that were not evaluated (``eval_every``).
+    """
 
     epoch: list = field(default_factory=list)
     train_loss: list = field(default_factory=list)
@@ -107,11 +130,16 @@ class History:
     lr: list = field(default_factory=list)
     seconds: list = field(default_factory=list)  # training time of the epoch, without evaluation
     images_per_second: list = field(default_factory=list)
+    warmup_seconds: float = 0.0  # torch.compile's compilation, before the clock started
     status: str = "not started"  # "running", "finished", "interrupted"
 
     def append(self, **row):
         for name, value in row.items():
             getattr(self, name).append(value)
+
+    def final_test_acc(self):
+        """The test accuracy of the last evaluated epoch (None if none was evaluated)."""
+        return next((acc for acc in reversed(self.test_acc) if acc is not None), None)
 
     def as_dict(self):
         return asdict(self)
@@ -137,51 +165,17 @@ def seed_everything(seed):
     torch.manual_seed(seed)
 
 
-def cpu_has_native_bf16():
-    """True where the processor has bf16 instructions (AVX512-BF16 or AMX), read from /proc/cpuinfo.
-
-    Elsewhere oneDNN may still run bf16, but emulated, which is slower than fp32. Measured on this
-    project's 2-core Xeon (AVX512-BF16, no AMX): a bf16 training step of ResNet18 (ImageNet stem) runs
-    at about 0.85x the speed of fp32 (the speed ladder in benchmarks/results/), yet the quick recipe,
-    tuned in bf16, reached 68.2% in bf16 against 62.4% in fp32 (seed 0, two epochs), so bf16 stays.
-    """
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return " avx512_bf16" in flags or " amx_bf16" in flags
-
-
-def choose_precision(device, requested="auto"):
-    """The arithmetic for training on ``device``: "bf16", "fp16" or "fp32" (see the module doc)."""
-    device = torch.device(device)
-    if requested != "auto":
-        if requested == "fp16" and device.type == "cpu":
-            raise ValueError("fp16 training needs a GPU; on a CPU use precision='bf16' or 'fp32'")
-        return requested
-    if device.type == "cuda":
-        major, _ = torch.cuda.get_device_capability(device)
-        return "bf16" if major >= 8 else "fp16"
-    if device.type == "cpu" and cpu_has_native_bf16():
-        return "bf16"
-    return "fp32"
-
-
-def autocast(device, precision):
-    """A context in which matmuls and convolutions run in ``precision`` (fp32 leaves them alone)."""
-    if precision == "fp32":
-        return contextlib.nullcontext()
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-    return torch.autocast(device_type=torch.device(device).type, dtype=dtype)
-
-
 def make_optimizer(model, config):
-    """SGD with Nesterov momentum; weight decay only on weights with more than one dimension."""
+    """SGD with Nesterov momentum; weight decay only on weights with more than one dimension.
+
+    On a GPU the update of all tensors runs as one fused kernel instead of several per tensor.
+    """
     decay = [p for p in model.parameters() if p.requires_grad and p.ndim > 1]
     no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim <= 1]  # BN, biases
     groups = [{"params": decay, "weight_decay": config.weight_decay},
               {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, nesterov=True)
+    fused = next(model.parameters()).device.type == "cuda"
+    return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, nesterov=True, fused=fused or None)
 
 
 def lr_factor(step, total_steps, warmup_steps, schedule):
@@ -229,7 +223,8 @@ def make_loaders(data, config, device, rank=0, world_size=1):
 def prepare_model(model, config, device):
     """Move to the device in channels_last; SyncBatchNorm and DDP under torchrun; compile if asked.
 
-    Returns (the model to call, the plain module whose state_dict is saved).
+    Returns (the model to call, the plain module): save, load and evaluate the plain module's
+    weights; those of the compiled wrapper have names that start with ``_orig_mod.``.
     """
     model = model.to(device)
     if config.channels_last:
@@ -280,6 +275,7 @@ def train_one_epoch(model, loader, optimizer, scheduler, scaler, criterion, conf
     not every step there; every step on a CPU, where it costs nothing). A bad loss stops training.
     """
     check_every = check_every or (1 if device.type == "cpu" else 25)
+    steps = len(loader)
     model.train()
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.int64)
@@ -293,11 +289,11 @@ def train_one_epoch(model, loader, optimizer, scheduler, scaler, criterion, conf
         correct += (logits.argmax(1) == labels).sum()
         seen += len(labels)
         pending.append(loss.detach())
-        if len(pending) == check_every or step == len(loader) - 1:
+        if len(pending) == check_every or step == steps - 1:
             bad = _first_non_finite(pending)
             if distributed.any_across_ranks(bad is not None, device):
                 value = pending[bad].item() if bad is not None else "non-finite on another rank"
-                _raise_non_finite(value, epoch, step - len(pending) + 1 + (bad or 0), len(loader), config)
+                _raise_non_finite(value, epoch, step - len(pending) + 1 + (bad or 0), steps, config)
             pending = []
         if progress is not None:
             progress.update(1)
@@ -313,24 +309,32 @@ def _raise_non_finite(value, epoch, step, steps, config):
         f"or broken input data. Lower lr, or try precision='fp32', then resume or start again.")
 
 
+def logits_of(model, images, tta=False):
+    """The model's logits, or with ``tta`` the mean of those of the images and their mirror images."""
+    logits = model(images).float()
+    return (logits + model(images.flip(3)).float()) / 2 if tta else logits
+
+
 @torch.no_grad()
-def evaluate(model, loader, device, precision="fp32", channels_last=True):
+def evaluate(model, loader, device, precision="fp32", channels_last=True, tta=False):
     """Loss (without label smoothing) and accuracy over every image of the loader, all ranks summed."""
     model.eval()
-    totals = torch.zeros(3, device=device, dtype=torch.float64)  # loss sum, correct, count
+    loss_sum = torch.zeros((), device=device, dtype=torch.float64)
+    correct = torch.zeros((), device=device, dtype=torch.int64)
+    count = 0
     for images, labels in loader:
         images, labels = _to_device(images, labels, device, channels_last)
         with autocast(device, precision):
-            logits = model(images)
-        loss = nn.functional.cross_entropy(logits.float(), labels, reduction="sum")
-        totals += torch.stack([loss.double(), (logits.argmax(1) == labels).sum().double(),
-                               torch.tensor(len(labels), device=device, dtype=torch.float64)])
-    loss_sum, correct, count = distributed.sum_across_ranks(totals.tolist(), device)
+            logits = logits_of(model, images, tta)
+        loss_sum += nn.functional.cross_entropy(logits, labels, reduction="sum").double()
+        correct += (logits.argmax(1) == labels).sum()
+        count += len(labels)
+    loss_sum, correct, count = distributed.sum_across_ranks([loss_sum.item(), correct.item(), count], device)
     return loss_sum / max(count, 1), correct / max(count, 1)
 
 
 @torch.no_grad()
-def predict(model, images, *, batch_size=1000, device=None, precision="fp32"):
+def predict(model, images, *, batch_size=1000, device=None, precision="fp32", tta=False):
     """Class probabilities (N, classes) for uint8 images (N, 3, 32, 32), normalised as in training."""
     device = torch.device(device or next(model.parameters()).device)
     loader = DeviceLoader(images, torch.zeros(len(images), dtype=torch.int64), batch_size, train=False,
@@ -339,8 +343,27 @@ def predict(model, images, *, batch_size=1000, device=None, precision="fp32"):
     out = []
     for batch, _ in loader:
         with autocast(device, precision):
-            out.append(model(batch).float().softmax(1).cpu())
+            out.append(logits_of(model, batch, tta).softmax(1).cpu())
     return torch.cat(out)
+
+
+def warm_up(model, plain, train_loader, test_loader, criterion, device, precision, config):
+    """Run one training step's forward and backward and one evaluation batch, so that torch.compile
+    compiles before the clock starts; returns the seconds it took. The weights, BatchNorm statistics
+    and gradients are left exactly as they were (the optimiser never steps)."""
+    saved = {name: tensor.clone() for name, tensor in plain.state_dict().items()}
+    start = time.perf_counter()
+    model.train()
+    images, labels = _to_device(*next(iter(train_loader)), device, config.channels_last)
+    with autocast(device, precision):
+        criterion(model(images), labels).backward()
+    model.eval()
+    with torch.no_grad(), autocast(device, precision):
+        logits_of(model, _to_device(*next(iter(test_loader)), device, config.channels_last)[0], config.tta)
+    synchronize(device)
+    plain.load_state_dict(saved)
+    plain.zero_grad(set_to_none=True)
+    return time.perf_counter() - start
 
 
 # ----------------------------------------------------------------------------- the trainer
@@ -363,15 +386,21 @@ def _progress_bar(total, description, enabled):
     return tqdm(total=total, desc=description, leave=False)
 
 
+def _every(epoch, every, epochs):
+    """True after every ``every``-th epoch (counted from 1) and after the last."""
+    return (epoch + 1) % every == 0 or epoch + 1 == epochs
+
+
 def fit(model, data, config, *, resume=None, callback=None):
     """Train ``model`` on ``data`` (a :class:`resnet_edu.data.CIFAR10`) as ``config`` says.
 
     resume:   None, True (``out_dir/checkpoint.pt``) or a checkpoint path: continue from there.
     callback: called as ``callback(epoch, history)`` after each epoch's checkpoint is written.
     Returns the :class:`History`. Ctrl-C ends training cleanly: the history so far comes back with
-    ``status == "interrupted"`` and the checkpoint of the last finished epoch stays on disk.
+    ``status == "interrupted"`` and the checkpoint of the last saved epoch stays on disk.
     """
     device, rank, world_size = distributed.setup(config.device)
+    configure(device)
     main = rank == 0
     precision = choose_precision(device, config.precision)
     model, plain = prepare_model(model, config, device)
@@ -385,7 +414,7 @@ def fit(model, data, config, *, resume=None, callback=None):
 
     resume_path = _resume_path(resume, config)
     if resume_path is not None:
-        state = load_checkpoint(resume_path, device)
+        state = load_checkpoint(resume_path)
         plain.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -396,6 +425,9 @@ def fit(model, data, config, *, resume=None, callback=None):
             print(f"Resumed from {resume_path} after epoch {start_epoch} of {config.epochs}.")
     else:
         seed_everything(config.seed + rank)
+    if config.compile:
+        history.warmup_seconds = warm_up(model, plain, train_loader, test_loader, criterion, device, precision,
+                                         config)
 
     live_plot = None
     if main and config.live_plot:
@@ -403,32 +435,35 @@ def fit(model, data, config, *, resume=None, callback=None):
 
         live_plot = LivePlot(title=f"{config.model}, {config.stem} stem, {precision}")
     history.status = "running"
+    saved_epoch = start_epoch if resume_path is not None else None
     try:
         for epoch in range(start_epoch, config.epochs):
             train_loader.set_epoch(epoch)
             bar = _progress_bar(len(train_loader), f"epoch {epoch + 1}/{config.epochs}", main and config.progress)
             start = time.perf_counter()
             loss, acc, seen, lr = train_one_epoch(model, train_loader, optimizer, scheduler, scaler, criterion,
-                                              config, device, precision, epoch, bar)
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
+                                                  config, device, precision, epoch, bar)
+            synchronize(device)
             seconds = time.perf_counter() - start
             if bar is not None:
                 bar.close()
             loss_sum, correct, count = distributed.sum_across_ranks([loss * seen, acc * seen, seen], device)
             distributed.sync_buffers(plain)
-            # Under torchrun every rank evaluates its own shard of the test set with the plain module
-            # (DDP's forward would expect all ranks to run the same number of batches).
-            test_loss, test_acc = evaluate(model if world_size == 1 else plain, test_loader, device, precision,
-                                           config.channels_last)
+            test_loss = test_acc = None
+            if _every(epoch, config.eval_every, config.epochs):
+                # Under torchrun every rank evaluates its own shard of the test set with the plain module
+                # (DDP's forward would expect all ranks to run the same number of batches).
+                test_loss, test_acc = evaluate(model if world_size == 1 else plain, test_loader, device, precision,
+                                               config.channels_last, config.tta)
             history.append(epoch=epoch + 1, train_loss=loss_sum / count, train_acc=correct / count,
                            test_loss=test_loss, test_acc=test_acc, lr=lr,
                            seconds=seconds, images_per_second=count / seconds)
-            if main and checkpoint_path is not None:
+            if main and checkpoint_path is not None and _every(epoch, config.checkpoint_every, config.epochs):
                 save_checkpoint(checkpoint_path, model=plain.state_dict(), optimizer=optimizer.state_dict(),
                                 scheduler=scheduler.state_dict(), scaler=scaler.state_dict(),
                                 rng=rng_state(), epoch=epoch + 1, history=history.as_dict(),
                                 config=asdict(config))
+                saved_epoch = epoch + 1
             if main:
                 _report_epoch(history, config, live_plot)
             if callback is not None:
@@ -437,7 +472,7 @@ def fit(model, data, config, *, resume=None, callback=None):
     except KeyboardInterrupt:
         history.status = "interrupted"
         if main:
-            kept = f"the checkpoint {checkpoint_path} holds epoch {len(history)}" if checkpoint_path and len(history) \
+            kept = f"the checkpoint {checkpoint_path} holds epoch {saved_epoch}" if checkpoint_path and saved_epoch \
                 else "no checkpoint was written"
             print(f"\nInterrupted after {len(history)} finished epoch(s) of {config.epochs}; {kept}. "
                   f"Resume with resume=True (command line: --resume).")
@@ -447,22 +482,25 @@ def fit(model, data, config, *, resume=None, callback=None):
 
 
 def _report_epoch(history, config, live_plot):
-    if live_plot is not None:
+    evaluated = history.test_acc[-1] is not None
+    if live_plot is not None and evaluated:
         live_plot.update(history)
     if config.progress or live_plot is None:
         i = -1
+        test = f"test loss {history.test_loss[i]:.3f} acc {history.test_acc[i]:.3f}" if evaluated \
+            else "test not evaluated"
         print(f"epoch {history.epoch[i]:>3}/{config.epochs}  train loss {history.train_loss[i]:.3f} "
-              f"acc {history.train_acc[i]:.3f}  test loss {history.test_loss[i]:.3f} "
-              f"acc {history.test_acc[i]:.3f}  {history.seconds[i]:.1f} s "
+              f"acc {history.train_acc[i]:.3f}  {test}  {history.seconds[i]:.1f} s "
               f"({history.images_per_second[i]:.0f} images/s)", flush=True)
 
 
 def write_metrics(path, history, config, precision, device, world_size, **extra):
     """The final metrics as JSON: config, hardware, per-epoch history and the headline numbers."""
     summary = {
-        "test_acc": history.test_acc[-1] if len(history) else None,
+        "test_acc": history.final_test_acc(),
         "epochs_done": len(history), "status": history.status,
-        "train_seconds": sum(history.seconds), "precision": precision, "device": device_name(device),
+        "train_seconds": sum(history.seconds), "warmup_seconds": history.warmup_seconds,
+        "precision": precision, "device": device_name(device),
         "world_size": world_size, "torch": torch.__version__, "config": asdict(config),
         "history": history.as_dict(), **extra,
     }
@@ -474,31 +512,11 @@ def write_metrics(path, history, config, precision, device, world_size, **extra)
     return summary
 
 
-def device_name(device):
-    """A readable name for the hardware: the GPU's name, or the CPU's model and its thread count."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    threads = torch.get_num_threads()
-    return f"CPU ({_cpu_model()}, {threads} thread{'s' if threads != 1 else ''})"
-
-
-def _cpu_model():
-    import platform
-
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def build_model(config, num_classes=10):
     """The model a config names, initialised from ``config.seed`` (same seed, same weights)."""
     seed_everything(config.seed)
-    return build(config.model, num_classes=num_classes, stem=config.stem)
+    return build(config.model, num_classes=num_classes, stem=config.stem,
+                 zero_init_residual=config.zero_init_residual)
 
 
 if __name__ == "__main__":

@@ -23,11 +23,13 @@ def plot_history(history, title="Training history"):
     """Loss and accuracy per epoch, training and test, side by side."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
     epochs = history.epoch
+    evaluated = [i for i, acc in enumerate(history.test_acc) if acc is not None]  # see eval_every
+    tested = [epochs[i] for i in evaluated]
     left.plot(epochs, history.train_loss, "o-", label="train (with label smoothing)")
-    left.plot(epochs, history.test_loss, "s-", label="test")
+    left.plot(tested, [history.test_loss[i] for i in evaluated], "s-", label="test")
     left.set(title="Loss", xlabel="epoch", ylabel="cross-entropy (nats)")
     right.plot(epochs, [100 * a for a in history.train_acc], "o-", label="train (augmented)")
-    right.plot(epochs, [100 * a for a in history.test_acc], "s-", label="test")
+    right.plot(tested, [100 * history.test_acc[i] for i in evaluated], "s-", label="test")
     right.set(title="Accuracy", xlabel="epoch", ylabel="accuracy (%)")
     for ax in (left, right):
         ax.grid(alpha=0.3)

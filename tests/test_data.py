@@ -67,7 +67,7 @@ def test_environment_variable_is_used_and_the_cache_is_reused(isolated, monkeypa
 def test_missing_path_names_it(isolated):
     with pytest.raises(DataNotFoundError) as error:
         load_cifar10(isolated / "no_such.tar.gz")
-    assert "no_such.tar.gz (the path argument): not found" in str(error.value)
+    assert "no_such.tar.gz (the path argument): no such file or folder" in str(error.value)
 
 
 def test_nothing_found_lists_every_place_tried_and_how_to_provide_data(isolated, monkeypatch):
@@ -94,7 +94,7 @@ def test_a_damaged_tarball_and_a_wrong_layout_say_what_was_expected(isolated):
     tarball = write_tiny_tarball(isolated)
     broken = isolated / "broken.tar.gz"
     broken.write_bytes(tarball.read_bytes()[:2000])
-    with pytest.raises(CorruptDataError, match="damaged or incomplete"):
+    with pytest.raises(CorruptDataError, match="damaged, incomplete or not a tar archive"):
         load_cifar10(broken, verbose=False)
     flat = isolated / "flat.tar"
     with tarfile.open(flat, "w") as archive:
@@ -145,6 +145,34 @@ def test_shards_are_disjoint_and_cover_the_epoch():
     assert len(set(together.tolist())) == 9
     whole = shard_indices(10, 3, shuffle=True, seed=0, rank=0, world_size=1, drop_last=True)
     assert set(together.tolist()) <= set(whole.tolist())
+
+
+def test_device_loader_length_agrees_with_its_batches_without_drawing_an_order(monkeypatch):
+    """len(loader) is arithmetic: a training loop may call it every step, and drawing the epoch's
+    permutation of 50,000 indices each time would cost the CPU for nothing."""
+    labels = torch.arange(23)
+    images = torch.zeros(23, 3, 32, 32, dtype=torch.uint8)
+    loaders = [DeviceLoader(images, labels, 4, train=train, rank=rank, world_size=world_size)
+               for train in (True, False) for world_size in (1, 2, 3) for rank in range(world_size)]
+    counted = [sum(1 for _ in loader) for loader in loaders]
+
+    def no_permutation(*args, **kwargs):
+        raise AssertionError("len() drew a permutation")
+
+    monkeypatch.setattr(torch, "randperm", no_permutation)
+    assert [len(loader) for loader in loaders] == counted
+
+
+def test_device_loader_builds_no_tensor_from_host_values_per_batch(monkeypatch):
+    """On a GPU, torch.tensor(..., device=cuda) is a copy from the host that waits for the GPU; the
+    loader makes its normalisation constants once, so iterating it builds no tensor from Python values."""
+    images = torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8)
+    loader = DeviceLoader(images, torch.arange(64), 8, train=True)
+    made = []
+    real_tensor = torch.tensor
+    monkeypatch.setattr(torch, "tensor", lambda *a, **k: made.append(a) or real_tensor(*a, **k))
+    batches = list(loader)
+    assert len(batches) == 8 and made == []
 
 
 def test_augmentation_is_the_same_for_an_image_whatever_the_number_of_ranks():

@@ -7,10 +7,11 @@ import pytest
 import torch
 from _tiny_cifar import tiny_cifar, write_tiny_tarball
 
-from resnet_edu import train as train_module
-from resnet_edu.train import (History, NonFiniteLossError, TrainConfig, build_model, choose_precision, fit,
-                              load_checkpoint, lr_factor, make_optimizer, make_scheduler, recipe,
-                              save_checkpoint)
+from resnet_edu import runtime
+from resnet_edu.checkpoint import load_checkpoint, save_checkpoint
+from resnet_edu.runtime import choose_precision
+from resnet_edu.train import (History, NonFiniteLossError, TrainConfig, build_model, fit, lr_factor, make_optimizer,
+                              make_scheduler, recipe)
 
 
 def tiny_config(tmp_path=None, **overrides):
@@ -23,9 +24,9 @@ def tiny_config(tmp_path=None, **overrides):
 
 
 def test_precision_follows_the_hardware(monkeypatch):
-    monkeypatch.setattr(train_module, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: True)
     assert choose_precision("cpu") == "bf16"
-    monkeypatch.setattr(train_module, "cpu_has_native_bf16", lambda: False)
+    monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: False)
     assert choose_precision("cpu") == "fp32"
     for capability, expected in (((7, 5), "fp16"), ((8, 0), "bf16"), ((9, 0), "bf16")):  # T4, A100, H100
         monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device, c=capability: c)
@@ -192,3 +193,84 @@ def test_the_dataloader_path_trains_too():
     config = tiny_config(epochs=1, loader="dataloader", num_workers=0, channels_last=False, precision="fp32")
     history = fit(build_model(config, num_classes=3), tiny_cifar(), config)
     assert history.status == "finished" and math.isfinite(history.train_loss[0])
+
+
+def test_random_states_load_on_the_cpu_wherever_the_model_lives(tmp_path):
+    """torch.set_rng_state takes only a CPU byte tensor: a checkpoint mapped to the model's device (a
+    GPU; here the meta device imitates one) could not be resumed. load_checkpoint maps to the CPU."""
+    from resnet_edu.checkpoint import rng_state, set_rng_state
+
+    path = tmp_path / "ckpt.pt"
+    save_checkpoint(path, rng=rng_state())
+    mapped_away = torch.load(path, map_location="meta", weights_only=True)
+    with pytest.raises((TypeError, RuntimeError)):
+        set_rng_state(mapped_away["rng"])
+    state = load_checkpoint(path)
+    assert state["rng"]["torch"].device.type == "cpu" and state["rng"]["torch"].dtype == torch.uint8
+    expected = torch.rand(3)
+    set_rng_state(state["rng"])
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_a_compiled_run_saves_plain_weights_that_reload_and_compiling_is_timed_apart(tmp_path, monkeypatch):
+    """With compile=True the checkpoint holds the plain module's names (no '_orig_mod.' prefix), so a
+    fresh, uncompiled model loads it strictly and evaluates to the run's accuracy. The warm-up that
+    compiles before the clock starts leaves the run exactly as it would have been."""
+    compile = torch.compile
+    monkeypatch.setattr(torch, "compile", lambda model: compile(model, backend="eager"))  # seconds on a CPU
+    data = tiny_cifar()
+    compiled = fit(build_model(tiny_config(), num_classes=3), data, tiny_config(tmp_path / "c", compile=True))
+    eager = fit(build_model(tiny_config(), num_classes=3), data, tiny_config(tmp_path / "e"))
+    assert compiled.warmup_seconds > 0 and eager.warmup_seconds == 0
+    assert compiled.train_loss == eager.train_loss and compiled.test_acc == eager.test_acc
+    weights = load_checkpoint(tmp_path / "c" / "checkpoint.pt")["model"]
+    assert not any(name.startswith("_orig_mod.") for name in weights)
+    fresh = build_model(tiny_config(seed=5), num_classes=3)
+    fresh.load_state_dict(weights, strict=True)
+    from resnet_edu.data import DeviceLoader
+    from resnet_edu.train import evaluate
+
+    loader = DeviceLoader(data.test_images, data.test_labels, 32, train=False)
+    assert evaluate(fresh, loader, torch.device("cpu"), "bf16" if runtime.cpu_has_native_bf16() else "fp32") \
+        == (compiled.test_loss[-1], compiled.test_acc[-1])
+
+
+def test_evaluation_and_checkpoints_every_few_epochs(tmp_path):
+    written = []
+    config = tiny_config(tmp_path, epochs=5, eval_every=2, checkpoint_every=3)
+
+    def note_checkpoint(epoch, history):
+        path = tmp_path / "checkpoint.pt"
+        written.append(load_checkpoint(path)["epoch"] if path.exists() else None)
+
+    history = fit(build_model(config, num_classes=3), tiny_cifar(), config, callback=note_checkpoint)
+    assert [acc is not None for acc in history.test_acc] == [False, True, False, True, True]
+    assert written == [None, None, 3, 3, 5]
+    assert history.final_test_acc() == history.test_acc[-1]
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["test_acc"] == history.test_acc[-1] and metrics["history"]["test_acc"][0] is None
+
+
+def test_test_time_augmentation_sees_an_image_and_its_mirror_alike():
+    from resnet_edu.train import logits_of
+
+    torch.manual_seed(0)
+    model = build_model(tiny_config(), num_classes=3).eval()
+    images = torch.randn(4, 3, 32, 32)
+    with torch.no_grad():
+        assert not torch.allclose(logits_of(model, images), logits_of(model, images.flip(3)))
+        assert torch.allclose(logits_of(model, images, tta=True), logits_of(model, images.flip(3), tta=True),
+                              atol=1e-6)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("lr", -1.0, "lr must be a positive number"),
+    ("epochs", 0, "epochs must be at least 1"),
+    ("momentum", 1.0, "momentum must be from 0 up to"),
+    ("warmup", 1.5, "warmup must be a fraction"),
+    ("augment", "rotate", "augment must be one of"),
+    ("eval_every", 0, "eval_every must be at least 1"),
+])
+def test_each_config_mistake_is_named(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**{field: value})
