@@ -21,7 +21,7 @@ def _mib(n):
 def parity_table(rows):
     lines = [
         "| model | input | batch | precision | resnet_edu img/s (min-max) | torchvision img/s (min-max) "
-        "| ratio | peak memory ours / theirs | achieved FLOP/s (share of matmul peak) |",
+        "| ratio | peak memory ours / theirs | achieved FLOP/s (share of measured peak) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
@@ -32,7 +32,7 @@ def parity_table(rows):
             f"{ours['images_per_s']:,.1f} ({ours['images_per_s_min']:,.1f}-{ours['images_per_s_max']:,.1f}) | "
             f"{theirs['images_per_s']:,.1f} ({theirs['images_per_s_min']:,.1f}-{theirs['images_per_s_max']:,.1f}) | "
             f"{r['speed_ratio']:.3f} | {_mib(ours['peak_memory_bytes'])} / {_mib(theirs['peak_memory_bytes'])} | "
-            f"{r['achieved_flops_per_s'] / 1e9:,.0f} GFLOP/s ({r['fraction_of_matmul_peak']:.0%}) |"
+            f"{r['achieved_flops_per_s'] / 1e9:,.0f} GFLOP/s ({r['fraction_of_peak']:.0%}) |"
         )
     return "\n".join(lines)
 
@@ -43,10 +43,11 @@ def recipe_text(title, r):
     goal = f"at least {target['accuracy']:.0%} test accuracy"
     if "train_seconds" in target:
         goal += f" within {target['train_seconds']:.0f} s of training"
+    compiling = f", of which compilation {r['median_warmup_seconds']:.0f} s" if r.get("median_warmup_seconds") else ""
     return (f"**{title}** ({r['recipe']}): test accuracy {r['mean_test_accuracy']:.2%} "
-            f"(standard deviation {r['stdev_test_accuracy']:.2%}; seeds: {seeds}) on the full "
-            f"10,000-image test set; training time {r['median_train_seconds']:.0f} s, total with "
-            f"model building, any compilation and every epoch's evaluation {r['median_total_seconds']:.0f} s (medians over "
+            f"(standard deviation {r['stdev_test_accuracy']:.2%}; seeds: {seeds}) on "
+            f"{r['runs'][0].get('test_images', 10_000):,} test images; training time {r['median_train_seconds']:.1f} s, total with "
+            f"model building, compilation and evaluation {r['median_total_seconds']:.0f} s{compiling} (medians over "
             f"{len(r['runs'])} seeds; {_measured(r)}). Target, {goal}: "
             f"{'met' if r['target_met'] else 'NOT met'}.")
 
@@ -65,16 +66,22 @@ def render(result):
                   f"repeats of {p['steps']} steps after {p['warmup']} warm-up steps, min-max in brackets; "
                   "peak memory is the CUDA allocator's peak on a GPU and, on a CPU, the peak resident memory "
                   "of a fresh process above its size before building the model (coarse: allocator noise of "
-                  "tens of MiB); 'matmul peak' is the FLOP rate of a large matrix product on the same "
-                  "device and precision.", "", parity_table(p["rows"])]
+                  f"tens of MiB); the measured peak is {p['peak_method']}.", "", parity_table(p["rows"])]
     if result.get("ladder"):
         p = result["ladder"]
         parts += ["", f"**Speed ladder of notebook 05** ({p['setting']}; {_measured(p)})", "",
                   ladder_table(p["rows"])]
+    if result.get("loop"):
+        p = result["loop"]
+        parts += ["", f"**The trainer against a plain loop** ({p['recipe']} recipe's model, {p['stem']} stem, "
+                  f"batch {p['batch_size']}, {p['precision']}, {p['images']:,} images per epoch, augmentation off; "
+                  f"{p['device']}; medians of {p['repeats']} alternating epochs; {_measured(p)}): "
+                  f"`resnet_edu.train.fit` {p['trainer_images_per_s']:,.0f} images/s, a plain PyTorch loop with "
+                  f"torchvision's resnet18 {p['plain_loop_images_per_s']:,.0f} images/s, ratio {p['ratio']:.3f}."]
     if result.get("quick_mode"):
         parts += ["", recipe_text("CPU quick mode", result["quick_mode"])]
-    if result.get("gpu_recipe"):
-        parts += ["", recipe_text("GPU recipe", result["gpu_recipe"])]
+    for r in result.get("gpu_recipe") or []:
+        parts += ["", recipe_text("GPU recipe", r)]
     for note in result.get("not_measured", []):
         parts += ["", f"Not measured here: {note}"]
     return "\n".join(parts)

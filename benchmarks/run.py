@@ -4,9 +4,10 @@
     python benchmarks/run.py --only parity   # one part
 
 Parts: `parity` (resnet_edu against torchvision, every device), `ladder` (notebook 05's speed
-ladder), `quick` (the CPU quick-mode recipe: time and accuracy), `recipe` (the GPU recipe to 94%
-on CIFAR-10, several seeds; GPU only). Writes benchmarks/results/<hardware>.json and .md, then
-rewrites the README's results section from every results file.
+ladder), `loop` (the trainer against a plain PyTorch loop), `quick` (the CPU quick-mode recipe:
+time and accuracy), `recipe` (the GPU recipe to 94% on CIFAR-10, several seeds and epoch counts;
+GPU only). Writes benchmarks/results/<hardware>.json and .md, then rewrites the README's results
+section from every results file. benchmarks/gpu_check.sh runs the GPU parts in about 10 minutes.
 """
 
 import argparse
@@ -21,17 +22,18 @@ import torch
 import torchvision
 
 sys.path.insert(0, str(Path(__file__).parent))
+import loop  # noqa: E402
 import parity  # noqa: E402
 import report  # noqa: E402
 import training  # noqa: E402
 
 from resnet_edu.data import load_cifar10  # noqa: E402
-from resnet_edu.speed import speed_ladder  # noqa: E402
+from resnet_edu.speed import speed_ladder, synthetic_data  # noqa: E402
 from resnet_edu.runtime import device_name  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
-PARTS = ["parity", "ladder", "quick", "recipe"]
-MEASUREMENTS = ["parity", "ladder", "quick_mode", "gpu_recipe"]
+PARTS = ["parity", "ladder", "loop", "quick", "recipe"]
+MEASUREMENTS = ["parity", "ladder", "loop", "quick_mode", "gpu_recipe"]
 
 
 def hardware():
@@ -43,11 +45,9 @@ def hardware():
             "threads": torch.get_num_threads(), "slug": slug}
 
 
-def devices():
-    found = [torch.device("cpu")]
-    if torch.cuda.is_available():
-        found.append(torch.device("cuda"))
-    return found
+def devices(names=None):
+    found = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+    return [d for d in found if names is None or d.type in names]
 
 
 def main(argv=None):
@@ -58,6 +58,10 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=3, help="training steps per timed repeat")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--seeds", type=int, default=3, help="training runs per recipe")
+    parser.add_argument("--devices", nargs="+", choices=["cpu", "cuda"], help="parity on these only (default: all)")
+    parser.add_argument("--epochs", type=int, nargs="+", default=[16, 12, 20],
+                        help="GPU recipe: epoch counts to try in turn, while --budget lasts")
+    parser.add_argument("--budget", type=float, default=300, help="GPU recipe: seconds for all epoch counts")
     parser.add_argument("--data", help="CIFAR-10 tarball or folder (default: resnet_edu.data's search)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--smoke", action="store_true",
@@ -78,9 +82,10 @@ def main(argv=None):
 
     if "parity" in parts:
         configs = parity.CONFIGS[1:2] if args.smoke else parity.CONFIGS
-        rows = parity.run(devices(), args.repeats, args.steps, args.warmup, configs,
+        rows = parity.run(devices(args.devices), args.repeats, args.steps, args.warmup, configs,
                           batch_size=4 if args.smoke else None)
-        result["parity"] = dict(stamp, repeats=args.repeats, steps=args.steps, warmup=args.warmup, rows=rows)
+        result["parity"] = dict(stamp, repeats=args.repeats, steps=args.steps, warmup=args.warmup, rows=rows,
+                                peak_method=parity.PEAK_METHOD)
 
     if "ladder" in parts:
         device = "cuda" if gpu else "cpu"
@@ -92,12 +97,21 @@ def main(argv=None):
         result["ladder"] = dict(stamp, setting=setting, rows=rows)
 
     seeds = range(1 if args.smoke else args.seeds)
+    if args.smoke:  # the harness on any machine: synthetic images, one short epoch, no compilation
+        data, device, small = synthetic_data(256), torch.device("cpu"), dict(batch_size=32, stem="imagenet")
+    else:
+        needed = parts & {"loop", "quick"} or (parts & {"recipe"} and gpu)
+        data, device, small = load_cifar10(args.data, verbose=False) if needed else None, devices()[-1], {}
+    if "loop" in parts:
+        subset = data.subset(train=128 if args.smoke else 8192 if gpu else 3840, test=1000)
+        result["loop"] = dict(stamp, device=device_name(device),
+                              **loop.compare(subset, "full" if gpu else "quick", device, **small))
     if "quick" in parts and not args.smoke:
-        data = load_cifar10(args.data, verbose=False)
         result["quick_mode"] = dict(stamp, **training.run_recipe("quick", data, seeds, device="cpu"))
-    if "recipe" in parts and gpu and not args.smoke:
-        data = load_cifar10(args.data, verbose=False)
-        result["gpu_recipe"] = dict(stamp, **training.run_recipe("full", data, seeds, device="cuda", compile=True))
+    if "recipe" in parts and (gpu or args.smoke):
+        overrides = dict(small, compile=False, device="cpu") if args.smoke else {}
+        result["gpu_recipe"] = [dict(stamp, **r) for r in training.run_gpu_recipe(
+            data, seeds, [1] if args.smoke else args.epochs, args.budget, **overrides)]
 
     args.out.mkdir(parents=True, exist_ok=True)
     name = ("smoke-" if args.smoke else "") + hw["slug"]

@@ -8,6 +8,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
+import loop  # noqa: E402
 import parity  # noqa: E402
 import report  # noqa: E402
 
@@ -43,14 +44,40 @@ def test_a_training_step_costs_about_three_forward_passes(cifar_result):
     assert 2.9 < ratio <= 3.0
 
 
+def test_the_measured_peak_bounds_what_a_model_reaches():
+    """A 'share of peak' above 100% would mean the peak was no peak (it read 101% once, when only a
+    matrix product was timed, while oneDNN's Winograd convolutions are credited more FLOPs than they do)."""
+    device = torch.device("cpu")
+    result = parity.measure_config("resnet18", "cifar", 32, 10, device, repeats=3, steps=2, warmup=1)
+    achieved = result["train_step_flops_per_image"] * max(result[i]["images_per_s_max"]
+                                                          for i in ("resnet_edu", "torchvision"))
+    assert achieved < parity.measured_peak_flops(device, torch.float32)
+
+
+def test_the_trainer_and_the_plain_loop_train_on_the_same_images():
+    from resnet_edu.speed import synthetic_data
+
+    data = synthetic_data(100)  # 3 batches of 32, the last 4 images dropped by both
+    result = loop.compare(data, "quick", torch.device("cpu"), repeats=1, batch_size=32)
+    assert result["images"] == 96 and len(result["all_seconds"]["trainer"]) == 1
+    assert result["ratio"] == pytest.approx(
+        result["trainer_images_per_s"] / result["plain_loop_images_per_s"])
+
+
 def test_report_renders_a_result(cifar_result):
     stamp = {"date": "2026-01-01", "torch": "2", "torchvision": "0"}
-    row = dict(cifar_result, achieved_flops_per_s=1e9, fraction_of_matmul_peak=0.5)
+    row = dict(cifar_result, achieved_flops_per_s=1e9, fraction_of_peak=0.5)
+    recipe = {"recipe": "full: resnet18", "runs": [{"test_images": 10_000}], "test_accuracies": [0.9412, 0.9398],
+              "mean_test_accuracy": 0.9405, "stdev_test_accuracy": 0.001, "median_train_seconds": 27.4,
+              "median_total_seconds": 80, "median_warmup_seconds": 41, "target": {"accuracy": 0.94},
+              "target_met": False}
     result = {"hardware": {"description": "test machine"},
-              "parity": dict(stamp, repeats=2, steps=1, warmup=1, rows=[row]),
-              "not_measured": ["GPU figures"]}
+              "parity": dict(stamp, repeats=2, steps=1, warmup=1, rows=[row], peak_method="a test"),
+              "gpu_recipe": [dict(stamp, **recipe)], "not_measured": ["GPU figures"]}
     text = report.render(result)
-    assert "| resnet18 (cifar stem) | 32x32 | 2 |" in text
+    assert "| resnet18 (cifar stem) | 32x32 | 2 |" in text and "(50%) |" in text
+    assert "seeds: 94.12%, 93.98%) on 10,000 test images; training time 27.4 s" in text
+    assert "of which compilation 41 s" in text and "Target, at least 94% test accuracy: NOT met." in text
     assert "Not measured here: GPU figures" in text
 
 
