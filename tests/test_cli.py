@@ -1,5 +1,6 @@
 """The command line: a mistake ends with one line that names the flag, exit code 2, no traceback."""
 
+import os
 import subprocess
 import sys
 
@@ -7,9 +8,10 @@ import pytest
 from _tiny_cifar import write_tiny_tarball
 
 
-def run_cli(*flags):
+def run_cli(*flags, cache):
     return subprocess.run([sys.executable, "-m", "resnet_edu.train", "--quick", "--no-progress", "--device", "cpu",
-                           *flags], capture_output=True, text=True, timeout=300)
+                           *flags], capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, RESNET_EDU_CACHE=str(cache)))
 
 
 @pytest.mark.parametrize("flags, message", [
@@ -21,7 +23,7 @@ def run_cli(*flags):
 ])
 def test_a_mistake_ends_with_one_line_naming_the_flag(tmp_path, flags, message):
     result = run_cli(*[f.format(tmp=tmp_path) for f in flags] + ["--data", str(write_tiny_tarball(tmp_path))]
-                     if "--data" not in flags else flags)
+                     if "--data" not in flags else flags, cache=tmp_path / "cache")
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "error: " + message.format(tmp=tmp_path) in result.stderr.replace("\n", " ")
@@ -30,6 +32,6 @@ def test_a_mistake_ends_with_one_line_naming_the_flag(tmp_path, flags, message):
 def test_a_damaged_tarball_is_named(tmp_path):
     bad = tmp_path / "cifar.tar.gz"
     bad.write_bytes(b"this is not a tarball")
-    result = run_cli("--data", str(bad))
+    result = run_cli("--data", str(bad), cache=tmp_path / "cache")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert f"cannot read the tarball {bad}" in result.stderr and "damaged" in result.stderr

@@ -19,7 +19,7 @@ def test_two_ranks_train_in_lock_step(tmp_path):
     command = [TORCHRUN, "--standalone", "--nproc_per_node=2", "-m", "resnet_edu.train", "--data", str(tarball),
                "--stem", "imagenet", "--epochs", "2", "--batch-size", "16", "--lr", "0.05", "--out", str(out),
                "--no-progress", "--device", "cpu"]
-    env = dict(os.environ, OMP_NUM_THREADS="1")
+    env = dict(os.environ, OMP_NUM_THREADS="1", RESNET_EDU_CACHE=str(tmp_path / "cache"))
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     metrics = json.loads((out / "metrics.json").read_text())

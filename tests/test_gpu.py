@@ -109,7 +109,8 @@ def test_two_gpus_train_in_lock_step(tmp_path):
     command = [torchrun, "--standalone", "--nproc_per_node=2", "-m", "resnet_edu.train",
                "--data", str(write_tiny_tarball(tmp_path, train_per_class=128, test_per_class=32)),
                "--epochs", "2", "--batch-size", "64", "--out", str(out), "--no-progress", "--device", "cuda"]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    env = dict(os.environ, RESNET_EDU_CACHE=str(tmp_path / "cache"))
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["world_size"] == 2 and metrics["ranks_identical"]

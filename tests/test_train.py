@@ -138,9 +138,10 @@ def test_recipes_and_config_checks():
         TrainConfig(precision="fp8")
 
 
-def test_command_line_trains_and_writes_metrics(tmp_path, capsys):
+def test_command_line_trains_and_writes_metrics(tmp_path, capsys, monkeypatch):
     from resnet_edu.cli import main
 
+    monkeypatch.setenv("RESNET_EDU_CACHE", str(tmp_path / "cache"))
     tarball = write_tiny_tarball(tmp_path, train_per_class=16, test_per_class=4)
     out = tmp_path / "run"
     code = main(["--quick", "--data", str(tarball), "--epochs", "2", "--batch-size", "16", "--lr", "0.05",
