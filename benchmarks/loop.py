@@ -49,7 +49,7 @@ def trainer_seconds(data, config):
     return history.seconds[0]
 
 
-def compare(data, name, device, repeats=2, **overrides):
+def compare(data, name, device, repeats=4, **overrides):
     """Images per second of both, medians over ``repeats`` alternating pairs, and their ratio."""
     config = recipe(name, epochs=1, augment="none", device=str(device), progress=False, live_plot=False,
                     **overrides)

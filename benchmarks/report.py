@@ -52,6 +52,11 @@ def recipe_text(title, r):
             f"{'met' if r['target_met'] else 'NOT met'}.")
 
 
+def _range(loop, which):
+    speeds = [loop["images"] / s for s in loop["all_seconds"][which]]
+    return f"{min(speeds):,.0f}-{max(speeds):,.0f}"
+
+
 def _measured(part):
     return f"measured {part['date']} with torch {part['torch']}, torchvision {part['torchvision']}"
 
@@ -59,6 +64,8 @@ def _measured(part):
 def render(result):
     """One results file as a Markdown section."""
     parts = [f"### {result['hardware']['description']}"]
+    if result.get("note"):
+        parts += ["", f"*{result['note']}*"]
     if result.get("parity"):
         p = result["parity"]
         parts += ["", f"**resnet_edu against torchvision**, one training step (forward, backward, SGD "
@@ -76,8 +83,9 @@ def render(result):
         parts += ["", f"**The trainer against a plain loop** ({p['recipe']} recipe's model, {p['stem']} stem, "
                   f"batch {p['batch_size']}, {p['precision']}, {p['images']:,} images per epoch, augmentation off; "
                   f"{p['device']}; medians of {p['repeats']} alternating epochs; {_measured(p)}): "
-                  f"`resnet_edu.train.fit` {p['trainer_images_per_s']:,.0f} images/s, a plain PyTorch loop with "
-                  f"torchvision's resnet18 {p['plain_loop_images_per_s']:,.0f} images/s, ratio {p['ratio']:.3f}."]
+                  f"`resnet_edu.train.fit` {p['trainer_images_per_s']:,.0f} images/s ({_range(p, 'trainer')}), "
+                  f"a plain PyTorch loop with torchvision's resnet18 {p['plain_loop_images_per_s']:,.0f} images/s "
+                  f"({_range(p, 'plain loop')}), ratio {p['ratio']:.3f}."]
     if result.get("quick_mode"):
         parts += ["", recipe_text("CPU quick mode", result["quick_mode"])]
     for r in result.get("gpu_recipe") or []:

@@ -64,6 +64,8 @@ def main(argv=None):
     parser.add_argument("--budget", type=float, default=300, help="GPU recipe: seconds for all epoch counts")
     parser.add_argument("--data", help="CIFAR-10 tarball or folder (default: resnet_edu.data's search)")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--note", help="a sentence saved with the results and shown in the report (how the "
+                                       "machine was set up, e.g. kernels limited with ATEN_CPU_CAPABILITY)")
     parser.add_argument("--smoke", action="store_true",
                         help="a seconds-long run on tiny batches to check the harness (results not saved to the README)")
     args = parser.parse_args(argv)
@@ -73,7 +75,7 @@ def main(argv=None):
     hw = hardware()
     stamp = {"date": datetime.date.today().isoformat(), "torch": torch.__version__,
              "torchvision": torchvision.__version__}
-    result = {"hardware": hw, "not_measured": []}
+    result = {"hardware": hw, "not_measured": [], **({"note": args.note} if args.note else {})}
     if not gpu:
         result["not_measured"].append(
             "GPU figures (no GPU on this machine): GPU throughput and memory, the GPU rungs of the "

@@ -35,3 +35,12 @@ def test_a_damaged_tarball_is_named(tmp_path):
     result = run_cli("--data", str(bad), cache=tmp_path / "cache")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert f"cannot read the tarball {bad}" in result.stderr and "damaged" in result.stderr
+
+
+def test_the_full_recipe_on_a_cpu_says_how_long_it_would_take_before_it_starts(tmp_path):
+    result = run_cli("--data", str(write_tiny_tarball(tmp_path)), "--recipe", "full", "--epochs", "1",
+                     "--batch-size", "16", "--out", str(tmp_path / "run"), cache=tmp_path / "cache")
+    assert result.returncode == 0, result.stderr[-2000:]
+    warning = next(line for line in result.stdout.splitlines() if "warning" in line)
+    assert "the cifar stem on this CPU trains at about" in warning and "would take about" in warning
+    assert result.stdout.index("would take about") < result.stdout.index("epoch   1/1")
