@@ -55,10 +55,11 @@ def world_size():
 
 
 def sum_across_ranks(values, device):
-    """Add a list of numbers over all ranks (each rank counted its own shard)."""
+    """Add a list of numbers over all ranks (each rank counted its own shard); alone, the numbers."""
+    if not dist.is_initialized():
+        return [float(v) for v in values]
     tensor = torch.tensor(values, dtype=torch.float64, device=device)
-    if dist.is_initialized():
-        dist.all_reduce(tensor)
+    dist.all_reduce(tensor)
     return tensor.tolist()
 
 

@@ -50,7 +50,7 @@ class TrainConfig:
 
     model: str = "resnet18"
     stem: str = "cifar"
-    zero_init_residual: bool = False  # each block starts as the identity (its last BN weight is 0)
+    zero_init_residual: bool = False  # each residual branch starts at zero (its last BN weight is 0)
     epochs: int = 30
     batch_size: int = 512
     lr: float = 0.4  # the peak learning rate of the schedule
@@ -97,7 +97,7 @@ class TrainConfig:
 
 
 # The two recipes of notebook 05. "full": the CIFAR stem keeps 32x32 resolution through stage 1,
-# for a GPU; every block starts as the identity, the schedule warms up briefly and then decays
+# for a GPU; every residual branch starts at zero, the schedule warms up briefly and then decays
 # linearly, and the test images are also seen mirrored. "quick": the ImageNet stem shrinks 32x32 to
 # 8x8 before stage 1 (16x fewer pixels in every later layer), cheap enough for a laptop CPU, at a
 # cost in accuracy that the notebook measures.
@@ -319,14 +319,14 @@ def logits_of(model, images, tta=False):
 def evaluate(model, loader, device, precision="fp32", channels_last=True, tta=False):
     """Loss (without label smoothing) and accuracy over every image of the loader, all ranks summed."""
     model.eval()
-    loss_sum = torch.zeros((), device=device, dtype=torch.float64)
+    loss_sum = torch.zeros((), device=device)  # float32: Apple's MPS has no float64
     correct = torch.zeros((), device=device, dtype=torch.int64)
     count = 0
     for images, labels in loader:
         images, labels = _to_device(images, labels, device, channels_last)
         with autocast(device, precision):
             logits = logits_of(model, images, tta)
-        loss_sum += nn.functional.cross_entropy(logits, labels, reduction="sum").double()
+        loss_sum += nn.functional.cross_entropy(logits, labels, reduction="sum")
         correct += (logits.argmax(1) == labels).sum()
         count += len(labels)
     loss_sum, correct, count = distributed.sum_across_ranks([loss_sum.item(), correct.item(), count], device)

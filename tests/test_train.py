@@ -275,3 +275,23 @@ def test_test_time_augmentation_sees_an_image_and_its_mirror_alike():
 def test_each_config_mistake_is_named(field, value, message):
     with pytest.raises(ValueError, match=message):
         TrainConfig(**{field: value})
+
+
+def test_training_makes_no_float64_tensor_which_apples_mps_lacks():
+    """Apple's GPU (MPS) has no float64: one such tensor on the device and a Mac's run would stop."""
+    from torch.overrides import TorchFunctionMode
+
+    class Float64Watch(TorchFunctionMode):
+        made = []
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            result = func(*args, **(kwargs or {}))
+            if isinstance(result, torch.Tensor) and result.dtype == torch.float64:
+                self.made.append(getattr(func, "__name__", str(func)))
+            return result
+
+    config = tiny_config(epochs=1)
+    model = build_model(config, num_classes=3)
+    with Float64Watch() as watch:
+        history = fit(model, tiny_cifar(), config)
+    assert history.status == "finished" and watch.made == []
