@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The GPU check: everything this course claims about GPUs, measured in one go (about 10 minutes on
-# one H100), from the repository root, with the Python that has torch (a venv's, or the system's):
+# The GPU check: everything this course claims about GPUs, measured in one go (sized for 10 minutes
+# on one H100; not yet run on one), from the repository root, with the Python that has torch (a venv's, or the system's):
 #
 #   bash benchmarks/gpu_check.sh              # on a machine with an NVIDIA GPU
 #   bash benchmarks/gpu_check.sh --dry-run    # anywhere: the same steps, seconds-sized, results to a temp dir
