@@ -3,7 +3,7 @@
 # on one H100; not yet run on one), from the repository root, with the Python that has torch (a venv's, or the system's):
 #
 #   bash benchmarks/gpu_check.sh              # on a machine with an NVIDIA GPU
-#   bash benchmarks/gpu_check.sh --dry-run    # anywhere: the same steps, seconds-sized, results to a temp dir
+#   bash benchmarks/gpu_check.sh --dry-run    # anywhere: the same steps on tiny inputs, results to a temp dir
 #
 # 1. tests/test_gpu.py (bf16 + torch.compile epoch, checkpoint, resume, reload, no host waits, DDP);
 # 2. benchmarks/run.py: parity with torchvision on the GPU, the speed ladder, the trainer against a
