@@ -2,9 +2,8 @@
 
 quick:  the CPU quick mode, judged against its target (at least 60% test accuracy on the full
         CIFAR-10 test set within 180 s of training on 2 CPU cores).
-full:   the GPU recipe (CIFAR stem, torch.compile), judged against 94% test accuracy; timed as
-        DAWNBench timed its entries: evaluation only after the last epoch, compilation before the
-        clock starts and reported apart.
+full:   the GPU recipe (CIFAR stem, torch.compile), judged against 94% test accuracy; evaluated
+        only after the last epoch, compiled before the clock starts (compilation reported apart).
 
 Each seed is a separate run from scratch; training time is what fit() measures per epoch (the
 training loop alone); total time is the wall clock from building the model to the last
