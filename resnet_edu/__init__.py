@@ -9,7 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from .blocks import BasicBlock, Bottleneck, conv1x1, conv3x3
 from .naive import naive_resnet18
-from .resnet import ResNet, build, resnet18, resnet34, resnet50, resnet101, resnet152
+from .resnet import ResNet, build, make_stage, resnet18, resnet34, resnet50, resnet101, resnet152
 from .runtime import choose_device
 
 try:
@@ -18,4 +18,4 @@ except PackageNotFoundError:  # run from a source tree that pip never installed
     __version__ = "0+unknown"
 
 __all__ = ["ResNet", "BasicBlock", "Bottleneck", "conv1x1", "conv3x3", "resnet18", "resnet34", "resnet50",
-           "resnet101", "resnet152", "build", "naive_resnet18", "choose_device", "__version__"]
+           "resnet101", "resnet152", "build", "make_stage", "naive_resnet18", "choose_device", "__version__"]

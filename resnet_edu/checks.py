@@ -270,10 +270,8 @@ add_solution("option_a_resnet50", '''
 # and add the facts specific to their exercise (which blocks project, the in_channels
 # bookkeeping, where the stride sits, the expansion).
 
-from types import SimpleNamespace  # noqa: E402
-
 from .blocks import Bottleneck, block_kind  # noqa: E402
-from .resnet import ResNet  # noqa: E402
+from .resnet import make_stage  # noqa: E402
 
 
 class StageCase(Case):
@@ -294,10 +292,8 @@ STAGE_CASES = [
 
 
 def reference_stage(block, in_channels, width, num_blocks, stride):
-    """The stage exactly as resnet_edu.resnet.ResNet builds it (its _make_stage, with
-    ``in_channels`` as the running channel count and torchvision's shortcut option B)."""
-    builder = SimpleNamespace(channels=in_channels)
-    return ResNet._make_stage(builder, block, width, num_blocks, stride, "B")
+    """The stage exactly as resnet_edu.resnet.ResNet builds it (make_stage, torchvision's option B)."""
+    return make_stage(block, in_channels, width, num_blocks, stride)
 
 
 def _build_quietly(factory, case):

@@ -55,6 +55,13 @@ def make_stem(stem):
     return conv, nn.BatchNorm2d(64), nn.ReLU(inplace=True), pool
 
 
+def make_stage(block, in_channels, width, num_blocks, stride, shortcut="B"):
+    """A stage: a first block that may change the shape (stride, channels), then blocks that keep it."""
+    blocks = [block(in_channels, width, stride, shortcut=shortcut)]
+    blocks += [block(width * block.expansion, width, 1, shortcut=shortcut) for _ in range(num_blocks - 1)]
+    return nn.Sequential(*blocks)
+
+
 class ResNet(nn.Module):
     """ResNet of the paper "Deep Residual Learning for Image Recognition" (He et al., 2015).
 
@@ -73,23 +80,16 @@ class ResNet(nn.Module):
         self.min_input_size = 32 if stem == "imagenet" else 8  # the product of all strides
 
         self.conv1, self.bn1, self.relu, self.maxpool = make_stem(stem)
-        self.channels = 64  # channels flowing into the next stage; each stage updates it
-        self.layer1 = self._make_stage(block, STAGE_WIDTHS[0], layers[0], 1, shortcut)
-        self.layer2 = self._make_stage(block, STAGE_WIDTHS[1], layers[1], 2, shortcut)
-        self.layer3 = self._make_stage(block, STAGE_WIDTHS[2], layers[2], 2, shortcut)
-        self.layer4 = self._make_stage(block, STAGE_WIDTHS[3], layers[3], 2, shortcut)
+        w1, w2, w3, w4 = STAGE_WIDTHS
+        e = block.expansion  # a stage's output has width * e channels: the next stage's input
+        self.layer1 = make_stage(block, 64, w1, layers[0], 1, shortcut)  # keeps the stem's resolution
+        self.layer2 = make_stage(block, w1 * e, w2, layers[1], 2, shortcut)  # the others halve it
+        self.layer3 = make_stage(block, w2 * e, w3, layers[2], 2, shortcut)
+        self.layer4 = make_stage(block, w3 * e, w4, layers[3], 2, shortcut)
         self.avgpool = nn.AdaptiveAvgPool2d(1)  # any input size, not a fixed 7x7 window
-        self.fc = nn.Linear(self.channels, num_classes)
+        self.fc = nn.Linear(w4 * e, num_classes)
 
         self._init_weights(zero_init_residual)
-
-    def _make_stage(self, block, width, num_blocks, stride, shortcut):
-        """A stage: a first block that may change the shape, then blocks that keep it."""
-        blocks = []
-        for i in range(num_blocks):
-            blocks.append(block(self.channels, width, stride if i == 0 else 1, shortcut=shortcut))
-            self.channels = width * block.expansion
-        return nn.Sequential(*blocks)
 
     def _init_weights(self, zero_init_residual):
         """torchvision's initialisation, in torchvision's order (same seed, same weights)."""
