@@ -33,7 +33,8 @@ step "benchmarks"
 if [ "$DRY" = "--dry-run" ]; then
   "$PYTHON" benchmarks/run.py --smoke --out "$(mktemp -d)" || status=1
 else
-  "$PYTHON" benchmarks/run.py --devices cuda --repeats 5 --steps 10 --warmup 3 --seeds 3 --budget 240 || status=1
+  "$PYTHON" benchmarks/run.py --only parity --only ladder --only loop --only recipe --devices cuda \
+    --repeats 5 --steps 10 --warmup 3 --seeds 3 --budget 240 || status=1
 fi
 
 step "done: exit status $status"

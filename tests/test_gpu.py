@@ -44,7 +44,7 @@ def straight_run(data, tmp_path_factory):
 def test_a_compiled_bf16_epoch_learns_and_compiles_before_the_clock(straight_run):
     history, out = straight_run
     assert json.loads((out / "metrics.json").read_text())["precision"] in ("bf16", "fp16")
-    assert history.status == "finished" and history.test_acc[-1] > 0.9  # the colours give the class away
+    assert history.status == "finished" and history.test_acc[-1] > 0.8  # the colours give the class away (chance: 1/3)
     assert history.warmup_seconds > history.seconds[0]  # compiling took longer than an epoch's training
 
 
