@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The GPU check: everything this course claims about GPUs, measured in one go (sized for 10 minutes
-# on one H100; not yet run on one), from the repository root, with the Python that has torch (a venv's, or the system's):
+# on one H100; not yet run on one). Run it from the repository root, with the Python that has
+# torch (a venv's, or the system's):
 #
 #   bash benchmarks/gpu_check.sh              # on a machine with an NVIDIA GPU
 #   bash benchmarks/gpu_check.sh --dry-run    # anywhere: the same steps on tiny inputs, results to a temp dir

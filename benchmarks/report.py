@@ -46,7 +46,8 @@ def recipe_text(title, r):
     compiling = f", of which compilation {r['median_warmup_seconds']:.0f} s" if r.get("median_warmup_seconds") else ""
     return (f"**{title}** ({r['recipe']}): test accuracy {r['mean_test_accuracy']:.2%} "
             f"(standard deviation {r['stdev_test_accuracy']:.2%}; seeds: {seeds}) on "
-            f"{r['runs'][0].get('test_images', 10_000):,} test images; training time {r['median_train_seconds']:.1f} s, total with "
+            f"{r['runs'][0].get('test_images', 10_000):,} test images; "
+            f"training time {r['median_train_seconds']:.1f} s, total with "
             f"model building, compilation and evaluation {r['median_total_seconds']:.0f} s{compiling} (medians over "
             f"{len(r['runs'])} seeds; {_measured(r)}). Target, {goal}: "
             f"{'met' if r['target_met'] else 'NOT met'}.")

@@ -17,8 +17,9 @@ Two loaders, with the same interface (``set_epoch``, ``len``, iteration yields `
 
 * :class:`DeviceLoader`: the whole uint8 set lives on the device (150 MB for the training set);
   random crop with padding, horizontal flip and normalisation run there on whole batches, with
-  no copy from the host per batch, so the CPU can queue work ahead of the GPU. Its randomness depends only on ``(seed, epoch)``, so a resumed run sees
-  exactly the batches an uninterrupted run would have seen.
+  no copy from the host per batch, so the CPU can queue work ahead of the GPU. Its randomness
+  depends only on ``(seed, epoch)``, so a resumed run sees exactly the batches an uninterrupted
+  run would have seen.
 * :func:`make_dataloader`: the ordinary ``torch.utils.data.DataLoader`` with torchvision transforms
   in worker processes, the baseline that the speed ladder compares against.
 """
