@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from parity import torchvision_model
 
-from resnet_edu.data import normalize
+from resnet_edu.loaders import normalize
 from resnet_edu.runtime import autocast, choose_precision, synchronize
 from resnet_edu.train import build_model, fit, recipe
 

@@ -171,6 +171,10 @@ def measure_config(name, stem, image_size, num_classes, device, repeats, steps, 
             "peak_memory_bytes": memory,
         }
     result["speed_ratio"] = result["resnet_edu"]["images_per_s"] / result["torchvision"]["images_per_s"]
+    # Both took the same SGD steps on the same batch from the same weights: equal weights now show that
+    # the timings compared the same work (bit for bit on a CPU; a GPU's kernels may round differently).
+    result["max_weight_difference"] = max((a.float() - b.float()).abs().max().item() for a, b in
+                                          zip(ours.state_dict().values(), theirs.state_dict().values()))
     result["train_step_flops_per_image"] = flops_per_step(steps_by_impl["resnet_edu"]) / batch_size
     return result
 

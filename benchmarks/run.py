@@ -27,7 +27,7 @@ import parity  # noqa: E402
 import report  # noqa: E402
 import training  # noqa: E402
 
-from resnet_edu.data import load_cifar10  # noqa: E402
+from resnet_edu.dataset import load_cifar10  # noqa: E402
 from resnet_edu.speed import speed_ladder, synthetic_data  # noqa: E402
 from resnet_edu.runtime import device_name  # noqa: E402
 
@@ -62,7 +62,7 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, nargs="+", default=[16, 12, 20],
                         help="GPU recipe: epoch counts to try in turn, while --budget lasts")
     parser.add_argument("--budget", type=float, default=300, help="GPU recipe: seconds for all epoch counts")
-    parser.add_argument("--data", help="CIFAR-10 tarball or folder (default: resnet_edu.data's search)")
+    parser.add_argument("--data", help="CIFAR-10 tarball or folder (default: resnet_edu.dataset's search)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--note", help="a sentence saved with the results and shown in the report (how the "
                                        "machine was set up, e.g. kernels limited with ATEN_CPU_CAPABILITY)")
@@ -91,8 +91,8 @@ def main(argv=None):
 
     if "ladder" in parts:
         device = "cuda" if gpu else "cpu"
-        sizes = dict(batch_size=32, steps=2, warmup=1) if args.smoke else \
-            dict(batch_size=512 if gpu else 128, steps=args.steps * (10 if gpu else 2), warmup=args.warmup * 3)
+        sizes = dict(batch_size=32, steps=2) if args.smoke else \
+            dict(batch_size=512 if gpu else 128, steps=args.steps * (10 if gpu else 2))
         stem = training.recipe("full" if gpu else "quick").stem  # as notebook 05 does
         setting = f"resnet18, {stem} stem, 32x32, batch {sizes['batch_size']}, {device_name(device)}"
         rows = speed_ladder(None, device=device, stem=stem, repeats=3, **sizes)

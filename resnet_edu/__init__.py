@@ -1,10 +1,26 @@
-"""resnet_edu: the tested version of what the course's notebooks build.
+"""resnet_edu: the tested version of what the course's notebooks build, with its public names here.
 
-The models are at the top, as torchvision.models has them: ``from resnet_edu import resnet18``.
-Training, data, measurement, pictures and the exercises stay in their modules
-(``resnet_edu.train``, ``resnet_edu.data``, ...), loaded when used, so importing the package is light.
+The models are at the top, as ``torchvision.models`` has them: ``from resnet_edu import resnet18``.
+So are the names a learner reaches for next (``recipe``, ``fit``, ``load_cifar10``, ``show_solution``,
+``count_parameters``, ...), but those load their module only when first used, so that importing the
+package stays light (no matplotlib, no data or training code at import time).
+
+The layout, one idea per module:
+
+* models: :mod:`.blocks` (the residual blocks), :mod:`.resnet` (stages and the network),
+  :mod:`.naive` (a popular from-scratch version with its mistakes, for comparison);
+* measurement: :mod:`.measure` (parameters, MACs, shapes, torchvision parity);
+* exercises: :mod:`.exercises` (the checking engine, one module of checkers per notebook, solutions);
+* data: :mod:`.dataset` (finding, decoding and caching CIFAR-10), :mod:`.loaders` (batches);
+* training: :mod:`.train` (configuration, optimiser, schedule, the loop, evaluation),
+  :mod:`.progress` (what a learner watches), :mod:`.checkpoint`, :mod:`.files` (atomic writes),
+  :mod:`.speed` (the speed ladder), :mod:`.cli` (``python -m resnet_edu``);
+* runtime: :mod:`.runtime` (device, precision, autocast, torchrun's processes);
+* metrics: :mod:`.metrics` (predictions, confusion matrix, per-class accuracy, mistakes);
+* pictures: :mod:`.pictures` (diagrams of the architecture, plots of training).
 """
 
+import importlib
 from importlib.metadata import PackageNotFoundError, version
 
 from .blocks import BasicBlock, Bottleneck, conv1x1, conv3x3
@@ -17,5 +33,25 @@ try:
 except PackageNotFoundError:  # run from a source tree that pip never installed
     __version__ = "0+unknown"
 
+# Names loaded on first use: {name: the module that defines it}.
+_LAZY = {
+    "count_parameters": "measure", "count_macs": "measure", "stage_table": "measure",
+    "load_cifar10": "dataset", "DeviceLoader": "loaders",
+    "TrainConfig": "train", "recipe": "train", "fit": "train", "evaluate": "train",
+    "predict": "metrics", "show_solution": "exercises",
+}
+
+
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'resnet_edu' has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+
+
+def __dir__():
+    return sorted(__all__)
+
+
 __all__ = ["ResNet", "BasicBlock", "Bottleneck", "conv1x1", "conv3x3", "resnet18", "resnet34", "resnet50",
-           "resnet101", "resnet152", "build", "make_stage", "naive_resnet18", "choose_device", "__version__"]
+           "resnet101", "resnet152", "build", "make_stage", "naive_resnet18", "choose_device", *_LAZY,
+           "__version__"]

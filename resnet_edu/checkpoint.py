@@ -4,12 +4,13 @@ A checkpoint holds tensors and plain Python values only (the random states are c
 loads with ``torch.load(weights_only=True)``, which refuses to run code hidden in a file.
 """
 
-import os
 import random
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from .files import atomic_write
 
 
 def rng_state():
@@ -36,12 +37,9 @@ def set_rng_state(state):
 
 
 def save_checkpoint(path, **state):
-    """Write to a temporary file, then rename: a crash mid-write never leaves a half checkpoint."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")  # one per process: ranks may write at once
-    torch.save(state, tmp)
-    os.replace(tmp, path)  # atomic on POSIX and Windows
+    """Write ``state`` with ``torch.save`` through :func:`resnet_edu.files.atomic_write`: a crash
+    mid-write never leaves a half checkpoint."""
+    return atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 
 def load_checkpoint(path):

@@ -1,26 +1,27 @@
-"""The command line of ``python -m resnet_edu.train`` (this module holds its parsing and summary).
+"""The command line ``python -m resnet_edu``: flags to a TrainConfig, a summary, ``fit``, the result.
 
-    python -m resnet_edu.train --quick                      # minutes on a laptop CPU
-    python -m resnet_edu.train --out runs/full              # the full recipe, for a GPU
-    python -m resnet_edu.train --out runs/full --resume     # continue after an interruption
-    torchrun --nproc_per_node=4 -m resnet_edu.train --out runs/ddp   # four GPUs, one machine
+    python -m resnet_edu --quick                      # minutes on a laptop CPU
+    python -m resnet_edu --out runs/full              # the full recipe, for a GPU
+    python -m resnet_edu --out runs/full --resume     # continue after an interruption
+    torchrun --nproc_per_node=4 -m resnet_edu --out runs/ddp   # four GPUs, one machine
 
 Flags left out keep the recipe's value (``--quick`` picks the "quick" recipe, else "full").
+Nothing in the package imports this module: ``resnet_edu/__main__.py`` calls :func:`main`.
 """
 
 import argparse
+import json
 import re
-import sys
 from dataclasses import replace
+from pathlib import Path
 
-from . import distributed
-from .data import CorruptDataError, DataNotFoundError, load_cifar10
-from .runtime import choose_precision, device_name
-from .train import METRICS_NAME, PRECISIONS, RECIPES, build_model, fit, write_metrics
+from .dataset import CorruptDataError, DataNotFoundError, load_cifar10
+from .runtime import choose_device, choose_precision, device_name, is_main_process, process_count, teardown
+from .train import CHECKPOINT_NAME, METRICS_NAME, PRECISIONS, RECIPES, build_model, fit
 
 
 def parser():
-    p = argparse.ArgumentParser(prog="python -m resnet_edu.train",
+    p = argparse.ArgumentParser(prog="python -m resnet_edu",
                                 description="Train a ResNet on CIFAR-10 (runs unchanged under torchrun).")
     p.add_argument("--quick", action="store_true", help="the quick recipe: ImageNet stem, 2 epochs, for a CPU")
     p.add_argument("--recipe", choices=sorted(RECIPES), help="start from this recipe (default: full)")
@@ -50,7 +51,8 @@ def parser():
     p.add_argument("--test-subset", type=int, help="evaluate on this many test images only")
     p.add_argument("--eval-every", type=int, help="evaluate every N epochs (and after the last)")
     p.add_argument("--checkpoint-every", type=int, help="write the checkpoint every N epochs (and after the last)")
-    p.add_argument("--no-progress", dest="progress", action="store_false", default=None)
+    p.add_argument("--no-progress", dest="progress", action="store_false", default=None,
+                   help="no progress bars and no line per epoch (the summary and the result still print)")
     return p
 
 
@@ -88,31 +90,20 @@ def main(argv=None):
 
 
 def train(config, name, args):
-    device, rank, world_size = distributed.setup(config.device)
-    main_rank = rank == 0
-    history = None
+    """Load the data, print the plan, train, print the result; 130 (as after Ctrl-C) if interrupted."""
+    main_process = is_main_process()  # torchrun's rank 0, or the only process
     try:
-        data = load_cifar10(args.data, verbose=main_rank)
+        data = load_cifar10(args.data, verbose=main_process)
         if args.train_subset or args.test_subset:
             data = data.subset(args.train_subset, args.test_subset, seed=config.seed)
-        if main_rank:
-            print_summary(config, name, data, device, world_size)
-            if device.type == "cpu" and config.stem == "cifar":
-                warn_about_cpu_time(config, data)
-        model = build_model(config, num_classes=len(data.classes))
-        history = fit(model, data, config, resume=args.resume)
-        digests = distributed.digests_across_ranks(model)
-        if main_rank:
-            precision = choose_precision(device, config.precision)
-            summary = write_metrics(
-                f"{config.out_dir}/{METRICS_NAME}", history, config, precision, device, world_size,
-                recipe=name, data=data.source, train_images=len(data.train_labels),
-                test_images=len(data.test_labels), weight_digests=digests,
-                ranks_identical=len(set(digests)) == 1)
-            print_result(summary, config)
+        if main_process:
+            print_summary(config, name, data)
+        history = fit(build_model(config, num_classes=len(data.classes)), data, config, resume=args.resume)
+        if main_process:
+            print_result(json.loads((Path(config.out_dir) / METRICS_NAME).read_text()), config)
     finally:
-        distributed.teardown()
-    return 130 if history is not None and history.status == "interrupted" else 0
+        teardown()
+    return 130 if history.status == "interrupted" else 0
 
 
 def warn_about_cpu_time(config, data):
@@ -123,23 +114,27 @@ def warn_about_cpu_time(config, data):
                     compile=False)
     batch = min(config.batch_size, 64)
     speed = measure_rung(data, settings, model=config.model, stem=config.stem, batch_size=batch, steps=2,
-                         warmup=1, device="cpu")["images_per_second"]
+                         device="cpu")["images_per_second"]
     hours = config.epochs * len(data.train_labels) / speed / 3600
     print(f"  warning   the {config.stem} stem on this CPU trains at about {speed:.0f} images/s, so "
           f"{config.epochs} epochs would take about {hours:.1f} hours. Use --quick for a run of minutes, "
           f"or a GPU; Ctrl-C stops (and --resume continues).", flush=True)
 
 
-def print_summary(config, name, data, device, world_size):
+def print_summary(config, name, data):
+    """The plan before training starts; on a CPU, a warning when the recipe would take hours."""
+    device = choose_device(config.device)
     precision = choose_precision(device, config.precision)
     print(f"Training {config.model} ({config.stem} stem) on CIFAR-10, recipe {name!r}")
     print(f"  data      {len(data.train_labels):,} training and {len(data.test_labels):,} test images "
           f"from {data.source}")
-    print(f"  hardware  {device_name(device)} x {world_size} process(es), precision {precision}, "
+    print(f"  hardware  {device_name(device)} x {process_count()} process(es), precision {precision}, "
           f"channels_last {config.channels_last}, compile {config.compile}, loader {config.loader}")
     print(f"  schedule  {config.epochs} epochs, batch {config.batch_size}, {config.schedule} to lr {config.lr}, "
           f"weight decay {config.weight_decay}, label smoothing {config.label_smoothing}, augment {config.augment}")
     print(f"  output    {config.out_dir}/", flush=True)
+    if device.type == "cpu" and config.stem == "cifar":
+        warn_about_cpu_time(config, data)
 
 
 def print_result(summary, config):
@@ -149,8 +144,4 @@ def print_result(summary, config):
           f"{summary['train_seconds']:.1f} s of training; test accuracy {acc_text}")
     if summary["world_size"] > 1:
         print(f"  weights identical on all {summary['world_size']} ranks: {summary['ranks_identical']}")
-    print(f"  metrics   {config.out_dir}/{METRICS_NAME}\n  checkpoint {config.out_dir}/checkpoint.pt", flush=True)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    print(f"  metrics   {config.out_dir}/{METRICS_NAME}\n  checkpoint {config.out_dir}/{CHECKPOINT_NAME}", flush=True)

@@ -1,4 +1,5 @@
-"""The hardware a run uses: which device, which arithmetic, and a readable name for both.
+"""The hardware a run uses: which device (and, under torchrun, which process), which arithmetic,
+and a readable name for both.
 
 * :func:`choose_device` - CUDA, then Apple's MPS, then the CPU; ``$RESNET_EDU_DEVICE`` overrides it
   (the test suite sets ``cpu`` so that the notebooks' stored outputs compare on any machine).
@@ -7,14 +8,21 @@
 * :func:`autocast` - the context that runs convolutions in that precision.
 * :func:`configure` - the backend switches a fast GPU run wants (cuDNN's autotuner).
 * :func:`synchronize`, :func:`device_name`.
+* Several processes, one model: ``torchrun --nproc_per_node=N`` starts N copies of the same program
+  and tells each its place through environment variables (RANK, LOCAL_RANK, WORLD_SIZE).
+  :func:`setup` joins them into a process group; each copy trains on its own shard of every batch,
+  DistributedDataParallel averages the gradients, so all copies take the same step and their
+  weights stay identical. Without torchrun the helpers here describe a world of one process.
 """
 
 import contextlib
+import hashlib
 import os
 import platform
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 
 ENV_DEVICE = "RESNET_EDU_DEVICE"
 
@@ -137,3 +145,98 @@ def cpu_model():
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+# ----------------------------------------------------------------------------- torchrun
+
+def process_count():
+    """How many processes torchrun started for this job (its WORLD_SIZE); 1 without torchrun."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def launched_by_torchrun():
+    return process_count() > 1
+
+
+def is_main_process():
+    """True for rank 0 of a torchrun job (read from torchrun's RANK, before any process group exists)
+    and for a process started without torchrun: the one that prints and writes files."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def setup(device=None):
+    """The device of this process, joining torchrun's process group first if torchrun started us;
+    returns (device, rank, world_size). Without torchrun: (:func:`choose_device`, 0, 1).
+
+    NCCL talks between GPUs, gloo between CPU processes. Each process takes the GPU named by its
+    LOCAL_RANK, and makes it its current device *before* joining, so that NCCL's first collective
+    does not open a context on GPU 0 from every process.
+    """
+    device = choose_device(device)
+    if not launched_by_torchrun():
+        return device, 0, 1
+    if not dist.is_initialized():
+        if device.type == "cuda":
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            torch.cuda.set_device(device)
+            dist.init_process_group(backend="nccl", device_id=device)
+        else:
+            dist.init_process_group(backend="gloo")
+    elif device.type == "cuda":
+        device = torch.device("cuda", torch.cuda.current_device())
+    return device, dist.get_rank(), dist.get_world_size()
+
+
+def teardown():
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def sum_across_ranks(values, device):
+    """Add numbers (plain or 0-d tensors) over all ranks, each of which counted its own shard; returns
+    floats (alone, the numbers themselves)."""
+    values = [float(v) for v in values]  # waits for the device: call it once per epoch, not per step
+    if not dist.is_initialized():
+        return values
+    tensor = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(tensor)
+    return tensor.tolist()
+
+
+def any_across_ranks(flag, device):
+    """True on every rank if ``flag`` is True on any rank (so all ranks stop together, none hangs)."""
+    if not dist.is_initialized():
+        return bool(flag)
+    tensor = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return bool(tensor.item())
+
+
+def sync_buffers(module):
+    """Copy rank 0's buffers (BatchNorm running statistics) to every rank.
+
+    DDP averages gradients, so the weights agree; but each rank updates its BatchNorm statistics
+    from its own shard during the last step. Evaluating and saving need one agreed set.
+    """
+    if dist.is_initialized():
+        for buffer in module.buffers():
+            dist.broadcast(buffer, src=0)
+
+
+def weights_digest(model):
+    """A SHA-256 of every parameter and buffer, byte for byte: equal digests mean equal weights."""
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def digests_across_ranks(model):
+    """Every rank's :func:`weights_digest`, in rank order (a list of one without torchrun)."""
+    mine = weights_digest(model)
+    if not dist.is_initialized():
+        return [mine]
+    gathered = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, mine)
+    return gathered

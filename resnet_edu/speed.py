@@ -11,16 +11,18 @@ Each rung keeps the rungs above it and adds one thing:
 On a CPU the default ladder leaves out rungs that make no sense there: mixed precision where the
 processor has no native bf16, and torch.compile, whose compilation takes minutes on a laptop CPU
 for little gain. Notebook 05 and the benchmarks call :func:`speed_ladder`.
+
+Each rung is measured by the trainer itself: :func:`resnet_edu.train.fit` runs one warm-up epoch and
+then ``repeats`` timed epochs of ``steps`` steps, and the ladder reads their images per second.
 """
 
 import statistics
-import time
 
 import torch
 
-from .data import CIFAR10
-from .runtime import choose_device, choose_precision, configure, device_name, precision_label, synchronize
-from .train import TrainConfig, build_model, make_loaders, make_optimizer, prepare_model, train_step
+from .dataset import CIFAR10
+from .runtime import choose_device, choose_precision, device_name, precision_label
+from .train import TrainConfig, build_model, fit
 
 RUNGS = {
     "DataLoader, fp32": dict(loader="dataloader", channels_last=False, precision="fp32", compile=False),
@@ -50,69 +52,42 @@ def synthetic_data(images, seed=0):
     return CIFAR10(pixels, labels, pixels[:1], labels[:1], source="synthetic")
 
 
-def _batches(loader):
-    """Batches forever: start a new epoch whenever the loader runs out."""
-    epoch = 0
-    while True:
-        loader.set_epoch(epoch)
-        yield from loader
-        epoch += 1
+def measure_rung(data, settings, *, model="resnet18", stem="cifar", batch_size=256, steps=20, repeats=1,
+                 device=None, num_workers=2, seed=0):
+    """Training images per second with ``settings`` (a RUNGS entry), measured by :func:`fit` over
+    ``repeats`` epochs of ``steps`` steps after one warm-up epoch (memory allocation, kernel choice,
+    worker start-up; compilation runs before the clock in any case).
 
-
-def measure_rung(data, settings, *, model="resnet18", stem="cifar", batch_size=256, steps=20, warmup=5,
-                 repeats=1, device=None, num_workers=2, seed=0):
-    """Images per second of training steps with ``settings`` (a RUNGS entry); warm-up excluded.
-
-    Returns a dict: the settings, the precision used, ``images_per_second`` (median over ``repeats``
-    timings of ``steps`` steps each) and ``spread`` (all repeats' figures).
+    Returns a dict: the settings, the precision used, ``images_per_second`` (the median of the timed
+    epochs) and ``spread`` (each timed epoch's figure).
     """
     device = choose_device(device)
-    configure(device)
-    config = TrainConfig(model=model, stem=stem, batch_size=batch_size, lr=0.01, seed=seed,
-                         num_workers=num_workers, device=str(device), progress=False, live_plot=False, **settings)
-    precision = choose_precision(device, config.precision)
-    net, plain = prepare_model(build_model(config, num_classes=len(data.classes)), config, device)
-    loader = make_loaders(data, config, device)[0]
-    optimizer = make_optimizer(plain, config)
-    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
-    criterion = torch.nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
-    net.train()
-    batches = _batches(loader)
-
-    def run(n):
-        for _ in range(n):
-            images, labels = next(batches)
-            images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-            if config.channels_last:
-                images = images.contiguous(memory_format=torch.channels_last)
-            train_step(net, images, labels, optimizer, scaler, criterion, device, precision)
-        synchronize(device)
-
-    run(warmup)  # first steps pay for memory allocation, kernel selection and compilation
-    speeds = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run(steps)
-        speeds.append(steps * batch_size / (time.perf_counter() - start))
-    return dict(settings, precision=precision_label(device, precision), images_per_second=statistics.median(speeds), spread=speeds,
-                batch_size=batch_size, steps=steps, warmup=warmup, model=model, stem=stem,
-                device=device_name(device))
+    epochs = 1 + repeats
+    config = TrainConfig(model=model, stem=stem, batch_size=batch_size, epochs=epochs, eval_every=epochs,
+                         lr=0.01, warmup=0.0, seed=seed, num_workers=num_workers, device=str(device),
+                         progress=False, live_plot=False, **settings)
+    sample = data.subset(train=steps * batch_size, test=1, seed=seed)  # the test image: fit evaluates once
+    history = fit(build_model(config, num_classes=len(data.classes)), sample, config)
+    speeds = history.images_per_second[1:]
+    return dict(settings, precision=precision_label(device, choose_precision(device, config.precision)),
+                images_per_second=statistics.median(speeds), spread=speeds, batch_size=batch_size, steps=steps,
+                model=model, stem=stem, device=device_name(device))
 
 
-def speed_ladder(data=None, *, model="resnet18", stem="cifar", batch_size=256, steps=20, warmup=5,
-                 repeats=1, device=None, rungs=None, num_workers=2, seed=0, verbose=True):
+def speed_ladder(data=None, *, model="resnet18", stem="cifar", batch_size=256, steps=20, repeats=1, device=None,
+                 rungs=None, num_workers=2, seed=0, verbose=True):
     """Measure each rung (default: :func:`default_rungs` for the device); returns a list of dicts.
 
-    data: a :class:`resnet_edu.data.CIFAR10` (its training images are used), or None for synthetic
+    data: a :class:`resnet_edu.dataset.CIFAR10` (its training images are used), or None for synthetic
     images. Each dict has ``rung``, ``images_per_second``, ``speedup`` (over the first rung) and
     what :func:`measure_rung` returns.
     """
     device = choose_device(device)
-    data = data if data is not None else synthetic_data((steps + warmup) * batch_size, seed)
+    data = data if data is not None else synthetic_data(steps * batch_size, seed)
     rows = []
     for rung in rungs or default_rungs(device):
         row = dict(rung=rung, **measure_rung(data, RUNGS[rung], model=model, stem=stem, batch_size=batch_size,
-                                             steps=steps, warmup=warmup, repeats=repeats, device=device,
+                                             steps=steps, repeats=repeats, device=device,
                                              num_workers=num_workers, seed=seed))
         row["speedup"] = row["images_per_second"] / (rows[0] if rows else row)["images_per_second"]
         rows.append(row)

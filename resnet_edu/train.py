@@ -1,27 +1,21 @@
-"""Train a ResNet on CIFAR-10: ``fit(model, data, config) -> History``, and the command line.
+"""Train a ResNet on CIFAR-10: the configuration and its recipes, the optimiser and schedule, the
+training loop, and evaluation. Read it top to bottom; :func:`fit` holds the whole loop on one screen.
 
-The pieces, each a short function that notebook 05 explains one at a time:
+What the loop leaves to other modules: the device, the precision and torchrun's processes
+(:mod:`resnet_edu.runtime`), batches that arrive on the device augmented and normalised
+(:mod:`resnet_edu.loaders`), checkpoint files (:mod:`resnet_edu.checkpoint`), and what a learner
+watches: progress bars, the epoch line, the live plot, the Ctrl-C message
+(:mod:`resnet_edu.progress`). The command line is :mod:`resnet_edu.cli` (``python -m resnet_edu``).
 
-* :mod:`resnet_edu.runtime` - the device (CUDA, MPS or CPU) and the precision it trains in.
-* :func:`make_optimizer` - SGD with Nesterov momentum; weight decay on conv and linear weights
-  only (decaying BatchNorm scales and biases only fights the normalisation); fused on a GPU.
-* :func:`make_scheduler` - linear warm-up, then a linear (one-cycle) or cosine decay, stepped per batch.
-* :func:`train_one_epoch` / :func:`evaluate` - the loop itself, with label smoothing in the loss;
-  evaluation optionally averages each image with its mirror image (test-time augmentation).
-* :func:`save_checkpoint` / :func:`load_checkpoint` - written atomically; resuming restores model,
-  optimiser, scheduler, scaler, random states and epoch, so an interrupted run ends with exactly
-  the weights of an uninterrupted one (bit for bit on a CPU; on a GPU cuDNN's autotuned kernels
-  make runs agree only to rounding).
-* With ``compile=True`` one training step and one evaluation batch run before the clock starts, so
-  compilation is reported apart (``History.warmup_seconds``), not hidden in the first epoch.
-
-Run ``python -m resnet_edu.train --help`` for the command line; it runs unchanged under
-``torchrun --nproc_per_node=N`` (see :mod:`resnet_edu.distributed`).
+Resuming restores model, optimiser, scheduler, gradient scaler, every random state and the epoch,
+so an interrupted run ends with exactly the weights of an uninterrupted one (bit for bit on a CPU;
+on a GPU cuDNN's autotuned kernels make runs agree only to rounding). With ``compile=True`` one
+training step and one evaluation batch run before the clock starts, so compilation is reported
+apart (``History.warmup_seconds``), not hidden in the first epoch.
 """
 
 import json
 import math
-import os
 import random
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -31,11 +25,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import distributed
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from .data import AUGMENTATIONS, DeviceLoader, make_dataloader
+from .files import atomic_write
+from .loaders import AUGMENTATIONS, DeviceLoader, make_dataloader
+from .metrics import logits_of
+from .progress import Reporter
 from .resnet import build
-from .runtime import autocast, choose_precision, configure, device_name, synchronize
+from .runtime import (any_across_ranks, autocast, choose_precision, configure, device_name, digests_across_ranks,
+                      setup, sum_across_ranks, sync_buffers, synchronize)
+
+# ----------------------------------------------------------------------------- the configuration
 
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 LOADERS = ("device", "dataloader")
@@ -72,7 +71,7 @@ class TrainConfig:
     sync_bn: bool = False
     seed: int = 0
     out_dir: str = None  # checkpoint.pt and metrics.json go here; None writes nothing
-    progress: bool = True  # tqdm progress bars
+    progress: bool = True  # tqdm progress bars and a line per epoch
     live_plot: bool = True  # a plot of loss and accuracy, redrawn in place in a notebook
     device: str = None  # None: resnet_edu.runtime.choose_device (cuda, mps, cpu)
 
@@ -115,6 +114,100 @@ def recipe(name, **overrides):
     return replace(RECIPES[name], **overrides)
 
 
+def seed_everything(seed):
+    """Seed Python, NumPy and torch (CPU and every GPU): the same seed gives the same run."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def build_model(config, num_classes=10):
+    """The model a config names, initialised from ``config.seed`` (same seed, same weights)."""
+    seed_everything(config.seed)
+    return build(config.model, num_classes=num_classes, stem=config.stem,
+                 zero_init_residual=config.zero_init_residual)
+
+
+# ----------------------------------------------------------------------------- the optimiser and the schedule
+
+def make_optimizer(model, config):
+    """SGD with Nesterov momentum; weight decay only on weights with more than one dimension.
+
+    On a GPU the update of all tensors runs as one fused kernel instead of several per tensor.
+    """
+    decay = [p for p in model.parameters() if p.requires_grad and p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim <= 1]  # BN, biases
+    groups = [{"params": decay, "weight_decay": config.weight_decay},
+              {"params": no_decay, "weight_decay": 0.0}]
+    fused = next(model.parameters()).device.type == "cuda"
+    return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, nesterov=True, fused=fused or None)
+
+
+def lr_factor(step, total_steps, warmup_steps, schedule):
+    """The learning rate at ``step`` as a fraction of the peak.
+
+    Warm-up: linear from 0.1 to 1 (large steps on random weights would blow up). Then "onecycle"
+    falls linearly to 0.001, "cosine" follows half a cosine to 0.
+    """
+    if step < warmup_steps:
+        return 0.1 + 0.9 * step / warmup_steps
+    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - 1 - warmup_steps))
+    if schedule == "onecycle":
+        return 1 - 0.999 * progress
+    return 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def make_scheduler(optimizer, config, steps_per_epoch):
+    """A scheduler stepped once per batch, following :func:`lr_factor` over the whole run."""
+    total = config.epochs * steps_per_epoch
+    warmup = round(config.warmup * total)
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: lr_factor(step, total, warmup, config.schedule))
+
+
+# ----------------------------------------------------------------------------- the model and its batches
+
+def prepare_model(model, config, device, world_size=1):
+    """Move to the device in channels_last; SyncBatchNorm and DDP under torchrun; compile if asked.
+
+    Returns (the model to call, the plain module): save, load and evaluate the plain module's
+    weights; those of the compiled wrapper have names that start with ``_orig_mod.``.
+    """
+    model = model.to(device)
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    if world_size > 1 and config.sync_bn:
+        if device.type != "cuda":
+            raise ValueError("sync_bn (SyncBatchNorm) works only on GPUs in PyTorch; on CPUs each rank "
+                             "keeps its own BatchNorm statistics. Leave out --sync-bn here.")
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    plain = model
+    if world_size > 1:
+        model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    if config.compile:
+        model = torch.compile(model)
+    return model, plain
+
+
+def make_loaders(data, config, device, rank=0, world_size=1):
+    """Training and test loaders of the kind ``config.loader`` names, sharded over the ranks. Both
+    kinds yield batches on ``device``, normalised, in the memory layout the config asks for."""
+    if config.batch_size % world_size:
+        raise ValueError(f"batch_size {config.batch_size} must divide evenly over {world_size} ranks")
+    common = dict(device=device, channels_last=config.channels_last, seed=config.seed, rank=rank,
+                  world_size=world_size)
+    if config.loader == "device":
+        return (DeviceLoader(data.train_images, data.train_labels, config.batch_size // world_size, train=True,
+                             augment=config.augment, **common),
+                DeviceLoader(data.test_images, data.test_labels, config.eval_batch_size, train=False, **common))
+    return (make_dataloader(data.train_images, data.train_labels, config.batch_size // world_size, train=True,
+                            augment=config.augment, num_workers=config.num_workers, **common),
+            make_dataloader(data.test_images, data.test_labels, config.eval_batch_size, train=False,
+                            num_workers=config.num_workers, **common))
+
+
+# ----------------------------------------------------------------------------- the training loop
+
 @dataclass
 class History:
     """One entry per finished epoch, so a plot or a table can be drawn at any moment.
@@ -156,219 +249,90 @@ class NonFiniteLossError(RuntimeError):
     """The loss became NaN or infinite: training on it would only spread garbage into the weights."""
 
 
-# ----------------------------------------------------------------------------- the pieces
+def fit(model, data, config, *, resume=None, callback=None):
+    """Train ``model`` on ``data`` (a :class:`resnet_edu.dataset.CIFAR10`) as ``config`` says.
 
-def seed_everything(seed):
-    """Seed Python, NumPy and torch (CPU and every GPU): the same seed gives the same run."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def make_optimizer(model, config):
-    """SGD with Nesterov momentum; weight decay only on weights with more than one dimension.
-
-    On a GPU the update of all tensors runs as one fused kernel instead of several per tensor.
+    resume:   None, True (``out_dir/checkpoint.pt``) or a checkpoint path: continue from there.
+    callback: called as ``callback(epoch, history)`` after each epoch's checkpoint is written.
+    Returns the :class:`History`. Ctrl-C ends training cleanly: the history so far comes back with
+    ``status == "interrupted"`` and the checkpoint of the last saved epoch stays on disk.
     """
-    decay = [p for p in model.parameters() if p.requires_grad and p.ndim > 1]
-    no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim <= 1]  # BN, biases
-    groups = [{"params": decay, "weight_decay": config.weight_decay},
-              {"params": no_decay, "weight_decay": 0.0}]
-    fused = next(model.parameters()).device.type == "cuda"
-    return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, nesterov=True, fused=fused or None)
-
-
-def lr_factor(step, total_steps, warmup_steps, schedule):
-    """The learning rate at ``step`` as a fraction of the peak.
-
-    Warm-up: linear from 0.1 to 1 (large steps on random weights would blow up). Then "onecycle"
-    falls linearly to 0.001, "cosine" follows half a cosine to 0.
-    """
-    if step < warmup_steps:
-        return 0.1 + 0.9 * step / warmup_steps
-    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - 1 - warmup_steps))
-    if schedule == "onecycle":
-        return 1 - 0.999 * progress
-    return 0.5 * (1 + math.cos(math.pi * progress))
-
-
-def make_scheduler(optimizer, config, steps_per_epoch):
-    """A scheduler stepped once per batch, following :func:`lr_factor` over the whole run."""
-    total = config.epochs * steps_per_epoch
-    warmup = round(config.warmup * total)
-    return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: lr_factor(step, total, warmup, config.schedule))
-
-
-def make_loaders(data, config, device, rank=0, world_size=1):
-    """Training and test loaders of the kind ``config.loader`` names, sharded over the ranks."""
-    if config.batch_size % world_size:
-        raise ValueError(f"batch_size {config.batch_size} must divide evenly over {world_size} ranks")
-    per_rank = config.batch_size // world_size
-    common = dict(seed=config.seed, rank=rank, world_size=world_size)
-    if config.loader == "device":
-        train = DeviceLoader(data.train_images, data.train_labels, per_rank, train=True, device=device,
-                             augment=config.augment, channels_last=config.channels_last, **common)
-        test = DeviceLoader(data.test_images, data.test_labels, config.eval_batch_size, train=False,
-                            device=device, channels_last=config.channels_last, **common)
-        return train, test
-    pin = torch.device(device).type == "cuda"
-    train = make_dataloader(data.train_images, data.train_labels, per_rank, train=True,
-                            augment=config.augment, num_workers=config.num_workers, pin_memory=pin, **common)
-    test = make_dataloader(data.test_images, data.test_labels, config.eval_batch_size, train=False,
-                           num_workers=config.num_workers, pin_memory=pin, **common)
-    return train, test
-
-
-def prepare_model(model, config, device):
-    """Move to the device in channels_last; SyncBatchNorm and DDP under torchrun; compile if asked.
-
-    Returns (the model to call, the plain module): save, load and evaluate the plain module's
-    weights; those of the compiled wrapper have names that start with ``_orig_mod.``.
-    """
-    model = model.to(device)
-    if config.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    if distributed.world_size() > 1 and config.sync_bn:
-        if device.type != "cuda":
-            raise ValueError("sync_bn (SyncBatchNorm) works only on GPUs in PyTorch; on CPUs each rank "
-                             "keeps its own BatchNorm statistics. Leave out --sync-bn here.")
-        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    plain = model
-    if distributed.world_size() > 1:
-        ids = [device.index] if device.type == "cuda" else None
-        model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    device, rank, world_size = setup(config.device)
+    configure(device)
+    precision = choose_precision(device, config.precision)
+    model, plain = prepare_model(model, config, device, world_size)
+    train_loader, test_loader = make_loaders(data, config, device, rank, world_size)
+    optimizer = make_optimizer(plain, config)
+    scheduler = make_scheduler(optimizer, config, len(train_loader))
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")  # a no-op unless fp16
+    criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    parts = dict(model=plain, optimizer=optimizer, scheduler=scheduler, scaler=scaler)  # a checkpoint's state
+    checkpoint = Path(config.out_dir) / CHECKPOINT_NAME if config.out_dir else None
+    report = Reporter(config, precision, enabled=rank == 0)
+    history = start_or_resume(resume_path(resume, config), parts, config.seed + rank, report)
     if config.compile:
-        model = torch.compile(model)
-    return model, plain
+        history.warmup_seconds = warm_up(model, plain, train_loader, test_loader, criterion, precision, config)
+    check_every = 1 if device.type == "cpu" else 25  # a NaN check waits for the GPU: there, every 25 steps
+    history.status = "running"
+    try:
+        for epoch in range(len(history), config.epochs):
+            model.train()
+            train_loader.set_epoch(epoch)
+            loss_sums = torch.zeros(len(train_loader), device=device)  # per step; on the device, no waiting
+            correct = torch.zeros((), dtype=torch.int64, device=device)
+            seen, start = 0, time.perf_counter()
+            report.start_epoch(epoch, len(train_loader))
+            for step, (images, labels) in enumerate(train_loader):
+                with autocast(device, precision):
+                    logits = model(images)
+                    loss = criterion(logits, labels)
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()  # fp16: the loss scaled up so that small gradients survive
+                scaler.step(optimizer)  # fp16: unscales, and skips the step if a gradient overflowed
+                scaler.update()
+                lr = optimizer.param_groups[0]["lr"]  # the rate this step used
+                scheduler.step()
+                loss_sums[step] = loss.detach() * len(labels)
+                correct += (logits.argmax(1) == labels).sum()
+                seen += len(labels)
+                if (step + 1) % check_every == 0 or step + 1 == len(train_loader):
+                    stop_if_non_finite(loss_sums[:step + 1], epoch, config, device)
+                report.step()
+            synchronize(device)
+            seconds = time.perf_counter() - start
+            loss_sum, correct, seen = sum_across_ranks([loss_sums.sum(), correct, seen], device)
+            sync_buffers(plain)
+            test_loss = test_acc = None
+            if every(epoch, config.eval_every, config.epochs):
+                # Under torchrun each rank evaluates its shard of the test set with the plain module
+                # (DDP's forward would expect every rank to run the same number of batches).
+                test_loss, test_acc = evaluate(model if world_size == 1 else plain, test_loader, precision, config.tta)
+            history.append(epoch=epoch + 1, train_loss=loss_sum / seen, train_acc=correct / seen, test_loss=test_loss,
+                           test_acc=test_acc, lr=lr, seconds=seconds, images_per_second=seen / seconds)
+            if rank == 0 and checkpoint and every(epoch, config.checkpoint_every, config.epochs):
+                save_checkpoint(checkpoint, **{name: part.state_dict() for name, part in parts.items()},
+                                rng=rng_state(), epoch=epoch + 1, history=history.as_dict(), config=asdict(config))
+                report.saved(epoch + 1)
+            report.end_epoch(history)
+            if callback is not None:
+                callback(epoch + 1, history)
+        history.status = "finished"
+    except KeyboardInterrupt:
+        history.status = "interrupted"
+        report.interrupted(history, checkpoint)
+    digests = digests_across_ranks(plain)
+    if rank == 0 and config.out_dir:
+        write_metrics(Path(config.out_dir) / METRICS_NAME, history, config, precision, device, data, digests)
+    return history
 
 
-def _to_device(images, labels, device, channels_last):
-    images = images.to(device, non_blocking=True)
-    if channels_last:
-        images = images.contiguous(memory_format=torch.channels_last)
-    return images, labels.to(device, non_blocking=True)
+def every(epoch, interval, epochs):
+    """True after every ``interval``-th epoch (counted from 1) and after the last."""
+    return (epoch + 1) % interval == 0 or epoch + 1 == epochs
 
 
-def _first_non_finite(losses):
-    finite = torch.isfinite(torch.stack(losses)).tolist()
-    return finite.index(False) if False in finite else None
-
-
-def train_step(model, images, labels, optimizer, scaler, criterion, device, precision):
-    """Forward in ``precision``, backward, one optimiser step; returns (loss, logits)."""
-    with autocast(device, precision):
-        logits = model(images)
-        loss = criterion(logits, labels)
-    optimizer.zero_grad(set_to_none=True)
-    scaler.scale(loss).backward()  # fp16: scale up so small gradients survive; else a no-op
-    scaler.step(optimizer)  # unscales first, and skips the step if a gradient overflowed
-    scaler.update()
-    return loss, logits
-
-
-def train_one_epoch(model, loader, optimizer, scheduler, scaler, criterion, config, device, precision,
-                    epoch, progress=None, check_every=None):
-    """One pass over the training shard; returns (mean loss, accuracy, images seen, last lr) for this rank.
-
-    The loss is checked for NaN/inf every ``check_every`` steps (each check waits for the GPU, so
-    not every step there; every step on a CPU, where it costs nothing). A bad loss stops training.
-    """
-    check_every = check_every or (1 if device.type == "cpu" else 25)
-    steps = len(loader)
-    model.train()
-    loss_sum = torch.zeros((), device=device)
-    correct = torch.zeros((), device=device, dtype=torch.int64)
-    seen, pending, lr = 0, [], float("nan")
-    for step, (images, labels) in enumerate(loader):
-        images, labels = _to_device(images, labels, device, config.channels_last)
-        loss, logits = train_step(model, images, labels, optimizer, scaler, criterion, device, precision)
-        lr = optimizer.param_groups[0]["lr"]  # the rate this step used
-        scheduler.step()
-        loss_sum += loss.detach() * len(labels)
-        correct += (logits.argmax(1) == labels).sum()
-        seen += len(labels)
-        pending.append(loss.detach())
-        if len(pending) == check_every or step == steps - 1:
-            bad = _first_non_finite(pending)
-            if distributed.any_across_ranks(bad is not None, device):
-                value = pending[bad].item() if bad is not None else "non-finite on another rank"
-                _raise_non_finite(value, epoch, step - len(pending) + 1 + (bad or 0), steps, config)
-            pending = []
-        if progress is not None:
-            progress.update(1)
-    return (loss_sum / max(seen, 1)).item(), correct.item() / max(seen, 1), seen, lr
-
-
-def _raise_non_finite(value, epoch, step, steps, config):
-    where = f"{config.out_dir}/{CHECKPOINT_NAME}" if config.out_dir else "none (out_dir not set)"
-    raise NonFiniteLossError(
-        f"the loss became {value} at epoch {epoch + 1}, step {step + 1} of {steps}; training stopped "
-        f"so that no weights were updated on it after the check. The last good checkpoint: {where}. "
-        f"Usual causes: a learning rate too high (lr={config.lr}), fp16 without a gradient scaler, "
-        f"or broken input data. Lower lr, or try precision='fp32', then resume or start again.")
-
-
-def logits_of(model, images, tta=False):
-    """The model's logits, or with ``tta`` the mean of those of the images and their mirror images."""
-    logits = model(images).float()
-    return (logits + model(images.flip(3)).float()) / 2 if tta else logits
-
-
-@torch.no_grad()
-def evaluate(model, loader, device, precision="fp32", channels_last=True, tta=False):
-    """Loss (without label smoothing) and accuracy over every image of the loader, all ranks summed."""
-    model.eval()
-    loss_sum = torch.zeros((), device=device)  # float32: Apple's MPS has no float64
-    correct = torch.zeros((), device=device, dtype=torch.int64)
-    count = 0
-    for images, labels in loader:
-        images, labels = _to_device(images, labels, device, channels_last)
-        with autocast(device, precision):
-            logits = logits_of(model, images, tta)
-        loss_sum += nn.functional.cross_entropy(logits, labels, reduction="sum")
-        correct += (logits.argmax(1) == labels).sum()
-        count += len(labels)
-    loss_sum, correct, count = distributed.sum_across_ranks([loss_sum.item(), correct.item(), count], device)
-    return loss_sum / max(count, 1), correct / max(count, 1)
-
-
-@torch.no_grad()
-def predict(model, images, *, batch_size=1000, device=None, precision="fp32", tta=False):
-    """Class probabilities (N, classes) for uint8 images (N, 3, 32, 32), normalised as in training."""
-    device = torch.device(device or next(model.parameters()).device)
-    loader = DeviceLoader(images, torch.zeros(len(images), dtype=torch.int64), batch_size, train=False,
-                          device=device)
-    model.eval()
-    out = []
-    for batch, _ in loader:
-        with autocast(device, precision):
-            out.append(logits_of(model, batch, tta).softmax(1).cpu())
-    return torch.cat(out)
-
-
-def warm_up(model, plain, train_loader, test_loader, criterion, device, precision, config):
-    """Run one training step's forward and backward and one evaluation batch, so that torch.compile
-    compiles before the clock starts; returns the seconds it took. The weights, BatchNorm statistics
-    and gradients are left exactly as they were (the optimiser never steps)."""
-    saved = {name: tensor.clone() for name, tensor in plain.state_dict().items()}
-    start = time.perf_counter()
-    model.train()
-    images, labels = _to_device(*next(iter(train_loader)), device, config.channels_last)
-    with autocast(device, precision):
-        criterion(model(images), labels).backward()
-    model.eval()
-    with torch.no_grad(), autocast(device, precision):
-        logits_of(model, _to_device(*next(iter(test_loader)), device, config.channels_last)[0], config.tta)
-    synchronize(device)
-    plain.load_state_dict(saved)
-    plain.zero_grad(set_to_none=True)
-    return time.perf_counter() - start
-
-
-# ----------------------------------------------------------------------------- the trainer
-
-def _resume_path(resume, config):
+def resume_path(resume, config):
+    """The checkpoint to resume from: None, ``out_dir/checkpoint.pt`` for True, or the path given."""
     if resume in (None, False):
         return None
     if resume is True or resume == "auto":
@@ -378,148 +342,84 @@ def _resume_path(resume, config):
     return Path(resume)
 
 
-def _progress_bar(total, description, enabled):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=description, leave=False)
-
-
-def _every(epoch, every, epochs):
-    """True after every ``every``-th epoch (counted from 1) and after the last."""
-    return (epoch + 1) % every == 0 or epoch + 1 == epochs
-
-
-def fit(model, data, config, *, resume=None, callback=None):
-    """Train ``model`` on ``data`` (a :class:`resnet_edu.data.CIFAR10`) as ``config`` says.
-
-    resume:   None, True (``out_dir/checkpoint.pt``) or a checkpoint path: continue from there.
-    callback: called as ``callback(epoch, history)`` after each epoch's checkpoint is written.
-    Returns the :class:`History`. Ctrl-C ends training cleanly: the history so far comes back with
-    ``status == "interrupted"`` and the checkpoint of the last saved epoch stays on disk.
-    """
-    device, rank, world_size = distributed.setup(config.device)
-    configure(device)
-    main = rank == 0
-    precision = choose_precision(device, config.precision)
-    model, plain = prepare_model(model, config, device)
-    train_loader, test_loader = make_loaders(data, config, device, rank, world_size)
-    optimizer = make_optimizer(plain, config)
-    scheduler = make_scheduler(optimizer, config, len(train_loader))
-    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
-    criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
-    history, start_epoch = History(), 0
-    checkpoint_path = Path(config.out_dir) / CHECKPOINT_NAME if config.out_dir else None
-
-    resume_path = _resume_path(resume, config)
-    if resume_path is not None:
-        state = load_checkpoint(resume_path)
-        plain.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        set_rng_state(state["rng"])
-        history, start_epoch = History.from_dict(state["history"]), state["epoch"]
-        if main and config.progress:
-            print(f"Resumed from {resume_path} after epoch {start_epoch} of {config.epochs}.")
-    else:
-        seed_everything(config.seed + rank)
-    if config.compile:
-        history.warmup_seconds = warm_up(model, plain, train_loader, test_loader, criterion, device, precision,
-                                         config)
-
-    live_plot = None
-    if main and config.live_plot:
-        from .viz import LivePlot
-
-        live_plot = LivePlot(title=f"{config.model}, {config.stem} stem, {precision}")
-    history.status = "running"
-    saved_epoch = start_epoch if resume_path is not None else None
-    try:
-        for epoch in range(start_epoch, config.epochs):
-            train_loader.set_epoch(epoch)
-            bar = _progress_bar(len(train_loader), f"epoch {epoch + 1}/{config.epochs}", main and config.progress)
-            start = time.perf_counter()
-            loss, acc, seen, lr = train_one_epoch(model, train_loader, optimizer, scheduler, scaler, criterion,
-                                                  config, device, precision, epoch, bar)
-            synchronize(device)
-            seconds = time.perf_counter() - start
-            if bar is not None:
-                bar.close()
-            loss_sum, correct, count = distributed.sum_across_ranks([loss * seen, acc * seen, seen], device)
-            distributed.sync_buffers(plain)
-            test_loss = test_acc = None
-            if _every(epoch, config.eval_every, config.epochs):
-                # Under torchrun every rank evaluates its own shard of the test set with the plain module
-                # (DDP's forward would expect all ranks to run the same number of batches).
-                test_loss, test_acc = evaluate(model if world_size == 1 else plain, test_loader, device, precision,
-                                               config.channels_last, config.tta)
-            history.append(epoch=epoch + 1, train_loss=loss_sum / count, train_acc=correct / count,
-                           test_loss=test_loss, test_acc=test_acc, lr=lr,
-                           seconds=seconds, images_per_second=count / seconds)
-            if main and checkpoint_path is not None and _every(epoch, config.checkpoint_every, config.epochs):
-                save_checkpoint(checkpoint_path, model=plain.state_dict(), optimizer=optimizer.state_dict(),
-                                scheduler=scheduler.state_dict(), scaler=scaler.state_dict(),
-                                rng=rng_state(), epoch=epoch + 1, history=history.as_dict(),
-                                config=asdict(config))
-                saved_epoch = epoch + 1
-            if main:
-                _report_epoch(history, config, live_plot)
-            if callback is not None:
-                callback(epoch + 1, history)
-        history.status = "finished"
-    except KeyboardInterrupt:
-        history.status = "interrupted"
-        if main:
-            kept = f"the checkpoint {checkpoint_path} holds epoch {saved_epoch}" if checkpoint_path and saved_epoch \
-                else "no checkpoint was written"
-            print(f"\nInterrupted after {len(history)} finished epoch(s) of {config.epochs}; {kept}. "
-                  f"Resume with resume=True (command line: --resume).")
-    if main and config.out_dir:
-        write_metrics(Path(config.out_dir) / METRICS_NAME, history, config, precision, device, world_size)
+def start_or_resume(path, parts, seed, report):
+    """A fresh History with every random generator seeded, or the History of the checkpoint at
+    ``path`` with ``parts`` (model, optimiser, scheduler, scaler) and the random states restored."""
+    if path is None:
+        seed_everything(seed)
+        return History()
+    state = load_checkpoint(path)
+    for name, part in parts.items():
+        part.load_state_dict(state[name])
+    set_rng_state(state["rng"])
+    history = History.from_dict(state["history"])
+    report.resumed(path, len(history))
     return history
 
 
-def _report_epoch(history, config, live_plot):
-    evaluated = history.test_acc[-1] is not None
-    if live_plot is not None and evaluated:
-        live_plot.update(history)
-    if config.progress or live_plot is None:
-        i = -1
-        test = f"test loss {history.test_loss[i]:.3f} acc {history.test_acc[i]:.3f}" if evaluated \
-            else "test not evaluated"
-        print(f"epoch {history.epoch[i]:>3}/{config.epochs}  train loss {history.train_loss[i]:.3f} "
-              f"acc {history.train_acc[i]:.3f}  {test}  {history.seconds[i]:.1f} s "
-              f"({history.images_per_second[i]:.0f} images/s)", flush=True)
+def stop_if_non_finite(loss_sums, epoch, config, device):
+    """Raise :class:`NonFiniteLossError` if a step's loss was NaN or infinite here or on another rank
+    (all ranks stop together). Reading the losses waits for the device: the loop calls it sparingly."""
+    bad = (~torch.isfinite(loss_sums)).nonzero().flatten().tolist()
+    if not any_across_ranks(bool(bad), device):
+        return
+    where = f"{config.out_dir}/{CHECKPOINT_NAME}" if config.out_dir else "none (out_dir not set)"
+    what = f"{loss_sums[bad[0]].item()} at epoch {epoch + 1}, step {bad[0] + 1}" if bad else "non-finite on another rank"
+    raise NonFiniteLossError(
+        f"the loss became {what} (checked after step {len(loss_sums)}); training stopped. The last good "
+        f"checkpoint: {where}. Usual causes: a learning rate too high (lr={config.lr}), fp16 without a "
+        f"gradient scaler, or broken input data. Lower lr, or try precision='fp32', then resume or start again.")
 
 
-def write_metrics(path, history, config, precision, device, world_size, **extra):
-    """The final metrics as JSON: config, hardware, per-epoch history and the headline numbers."""
+# ----------------------------------------------------------------------------- evaluation
+
+@torch.no_grad()
+def evaluate(model, loader, precision="fp32", tta=False):
+    """Loss (without label smoothing) and accuracy over every image of the loader, all ranks summed."""
+    model.eval()
+    loss_sum = torch.zeros((), device=loader.device)  # float32: Apple's MPS has no float64
+    correct = torch.zeros((), device=loader.device, dtype=torch.int64)
+    count = 0
+    for images, labels in loader:
+        with autocast(loader.device, precision):
+            logits = logits_of(model, images, tta)
+        loss_sum += nn.functional.cross_entropy(logits, labels, reduction="sum")
+        correct += (logits.argmax(1) == labels).sum()
+        count += len(labels)
+    loss_sum, correct, count = sum_across_ranks([loss_sum, correct, count], loader.device)
+    return loss_sum / max(count, 1), correct / max(count, 1)
+
+
+def warm_up(model, plain, train_loader, test_loader, criterion, precision, config):
+    """Run one training step's forward and backward and one evaluation batch, so that torch.compile
+    compiles before the clock starts; returns the seconds it took. The weights, BatchNorm statistics
+    and gradients are left exactly as they were (the optimiser never steps)."""
+    saved = {name: tensor.clone() for name, tensor in plain.state_dict().items()}
+    device = train_loader.device
+    start = time.perf_counter()
+    model.train()
+    images, labels = next(iter(train_loader))
+    with autocast(device, precision):
+        criterion(model(images), labels).backward()
+    model.eval()
+    with torch.no_grad(), autocast(device, precision):
+        logits_of(model, next(iter(test_loader))[0], config.tta)
+    synchronize(device)
+    plain.load_state_dict(saved)
+    plain.zero_grad(set_to_none=True)
+    return time.perf_counter() - start
+
+
+def write_metrics(path, history, config, precision, device, data, digests):
+    """``metrics.json``: the headline numbers, the hardware, the data, the config and the per-epoch
+    history; under torchrun also every rank's weight digest (equal digests: identical weights)."""
     summary = {
-        "test_acc": history.final_test_acc(),
-        "epochs_done": len(history), "status": history.status,
+        "test_acc": history.final_test_acc(), "epochs_done": len(history), "status": history.status,
         "train_seconds": sum(history.seconds), "warmup_seconds": history.warmup_seconds,
-        "precision": precision, "device": device_name(device),
-        "world_size": world_size, "torch": torch.__version__, "config": asdict(config),
-        "history": history.as_dict(), **extra,
+        "precision": precision, "device": device_name(device), "world_size": len(digests),
+        "torch": torch.__version__, "data": data.source, "train_images": len(data.train_labels),
+        "test_images": len(data.test_labels), "weight_digests": digests, "ranks_identical": len(set(digests)) == 1,
+        "config": asdict(config), "history": history.as_dict(),
     }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(summary, indent=2))
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(summary, indent=2)))
     return summary
-
-
-def build_model(config, num_classes=10):
-    """The model a config names, initialised from ``config.seed`` (same seed, same weights)."""
-    seed_everything(config.seed)
-    return build(config.model, num_classes=num_classes, stem=config.stem,
-                 zero_init_residual=config.zero_init_residual)
-
-
-if __name__ == "__main__":
-    from .cli import main
-
-    raise SystemExit(main())

@@ -49,10 +49,10 @@ def write_tiny_tarball(root, train_per_class=8, test_per_class=4, seed=0, corrup
 
 
 def tiny_cifar(train_per_class=16, test_per_class=8, seed=0):
-    """The tiny data set in memory, as a resnet_edu.data.CIFAR10 (no files, no JPEG)."""
+    """The tiny data set in memory, as a resnet_edu.dataset.CIFAR10 (no files, no JPEG)."""
     import torch
 
-    from resnet_edu.data import CIFAR10
+    from resnet_edu.dataset import CIFAR10
 
     def split(count, split_seed):
         labels, images = zip(*[(label, image) for label, _, image in tiny_images(count, split_seed)])

@@ -1,4 +1,4 @@
-"""resnet_edu.data: finding and decoding CIFAR-10, its errors, and the two loaders."""
+"""resnet_edu.dataset (finding, decoding and caching CIFAR-10, and its errors) and resnet_edu.loaders."""
 
 import tarfile
 
@@ -7,10 +7,10 @@ import torch
 import torchvision.transforms.v2.functional as TF
 from _tiny_cifar import TINY_CLASSES, write_tiny_folder, write_tiny_tarball
 
-from resnet_edu import data as data_module
-from resnet_edu.data import (CIFAR10, CIFAR10_MEAN, CIFAR10_STD, CLASSES, DataNotFoundError, CorruptDataError,
-                             DeviceLoader, channel_stats, load_cifar10, make_dataloader, normalize,
-                             random_crop, random_flip, shard_indices)
+from resnet_edu import dataset as data_module
+from resnet_edu.dataset import (CIFAR10, CIFAR10_MEAN, CIFAR10_STD, CLASSES, CorruptDataError, DataNotFoundError,
+                                channel_stats, load_cifar10)
+from resnet_edu.loaders import DeviceLoader, make_dataloader, normalize, random_crop, random_flip, shard_indices
 
 SHARED = data_module.REPO_ROOT.parent / "shared" / "data" / data_module.OFFLINE_NAME
 needs_cifar = pytest.mark.skipif(not SHARED.exists(), reason=f"the offline CIFAR-10 copy {SHARED} is absent")

@@ -16,7 +16,7 @@ TORCHRUN = shutil.which("torchrun") or os.path.join(os.path.dirname(sys.executab
 def test_two_ranks_train_in_lock_step(tmp_path):
     tarball = write_tiny_tarball(tmp_path, train_per_class=16, test_per_class=4)
     out = tmp_path / "run"
-    command = [TORCHRUN, "--standalone", "--nproc_per_node=2", "-m", "resnet_edu.train", "--data", str(tarball),
+    command = [TORCHRUN, "--standalone", "--nproc_per_node=2", "-m", "resnet_edu", "--data", str(tarball),
                "--stem", "imagenet", "--epochs", "2", "--batch-size", "16", "--lr", "0.05", "--out", str(out),
                "--no-progress", "--device", "cpu"]
     env = dict(os.environ, OMP_NUM_THREADS="1", RESNET_EDU_CACHE=str(tmp_path / "cache"))

@@ -16,9 +16,9 @@ import torch
 from _tiny_cifar import tiny_cifar, write_tiny_tarball
 
 from resnet_edu.checkpoint import load_checkpoint, rng_state, set_rng_state
-from resnet_edu.data import DeviceLoader
-from resnet_edu.runtime import choose_precision
-from resnet_edu.train import build_model, evaluate, fit, make_optimizer, prepare_model, recipe, train_step
+from resnet_edu.loaders import DeviceLoader
+from resnet_edu.runtime import autocast, choose_precision
+from resnet_edu.train import build_model, evaluate, fit, make_optimizer, make_scheduler, prepare_model, recipe
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (PyTorch sees none)")
 CUDA = torch.device("cuda")
@@ -56,7 +56,7 @@ def test_the_checkpoint_reloads_into_a_plain_model_with_the_same_accuracy(straig
     _, plain = prepare_model(build_model(config, num_classes=3), config, CUDA)
     plain.load_state_dict(state["model"], strict=True)
     loader = DeviceLoader(data.test_images, data.test_labels, 1000, train=False, device=CUDA)
-    _, accuracy = evaluate(plain, loader, CUDA, choose_precision(CUDA), tta=config.tta)
+    _, accuracy = evaluate(plain, loader, choose_precision(CUDA), tta=config.tta)
     assert abs(accuracy - history.test_acc[-1]) <= 0.002  # other kernels may round differently
 
 
@@ -84,20 +84,29 @@ def test_random_states_survive_a_round_trip():
 
 def test_the_device_loader_and_a_training_step_never_wait_for_the_gpu(data):
     """torch.cuda.set_sync_debug_mode("error") raises at any operation that makes the CPU wait for
-    the GPU (a .item(), a tensor built from host values, a copy to the host)."""
+    the GPU (a .item(), a tensor built from host values, a copy to the host). The steps below are the
+    body of fit's loop between two of its NaN checks (which wait for the GPU on purpose)."""
     loader = DeviceLoader(data.train_images, data.train_labels, 512, train=True, device=CUDA)
     config = recipe("full", device="cuda")
     model, plain = prepare_model(build_model(config, num_classes=3), config, CUDA)
     optimizer = make_optimizer(plain, config)
-    scaler = torch.amp.GradScaler("cuda", enabled=False)
+    scheduler = make_scheduler(optimizer, config, len(loader))
     criterion = torch.nn.CrossEntropyLoss(label_smoothing=0.1)
+    precision = choose_precision(CUDA)
+    loss_sums = torch.zeros(len(loader), device=CUDA)
     batches = iter(loader)
     first = next(batches)  # an epoch's start copies its order and augmentation draws to the GPU, once
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")
     try:
-        for images, labels in [first, *batches]:
-            train_step(model, images, labels, optimizer, scaler, criterion, CUDA, choose_precision(CUDA))
+        for step, (images, labels) in enumerate([first, *batches]):
+            with autocast(CUDA, precision):
+                loss = criterion(model(images), labels)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            loss_sums[step] = loss.detach() * len(labels)
     finally:
         torch.cuda.set_sync_debug_mode("default")
 
@@ -106,7 +115,7 @@ def test_the_device_loader_and_a_training_step_never_wait_for_the_gpu(data):
 def test_two_gpus_train_in_lock_step(tmp_path):
     torchrun = shutil.which("torchrun") or os.path.join(os.path.dirname(sys.executable), "torchrun")
     out = tmp_path / "run"
-    command = [torchrun, "--standalone", "--nproc_per_node=2", "-m", "resnet_edu.train",
+    command = [torchrun, "--standalone", "--nproc_per_node=2", "-m", "resnet_edu",
                "--data", str(write_tiny_tarball(tmp_path, train_per_class=128, test_per_class=32)),
                "--epochs", "2", "--batch-size", "64", "--out", str(out), "--no-progress", "--device", "cuda"]
     env = dict(os.environ, RESNET_EDU_CACHE=str(tmp_path / "cache"))

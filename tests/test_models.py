@@ -5,7 +5,7 @@ import torch
 import torchvision
 
 from resnet_edu.blocks import BasicBlock, Bottleneck, block_kind
-from resnet_edu.inspect import count_parameters
+from resnet_edu.measure import count_parameters
 from resnet_edu.resnet import BUILDERS, build
 
 DEPTHS = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"]
@@ -74,8 +74,18 @@ def test_zero_init_residual_zeroes_the_last_bn_of_every_block(name):
 @pytest.mark.parametrize("name", DEPTHS)
 def test_torchvision_weights_load_strictly_both_ways(name):
     ours, reference = pair(name, seed=1)
+    torch.manual_seed(7)
+    for p in reference.parameters():  # weights unlike ours, so that a load that did nothing would show
+        torch.nn.init.normal_(p)
     ours.load_state_dict(reference.state_dict(), strict=True)
+    for (key, a), b in zip(ours.state_dict().items(), reference.state_dict().values()):
+        assert torch.equal(a, b), key
+    torch.manual_seed(8)
+    for p in ours.parameters():
+        torch.nn.init.normal_(p)
     reference.load_state_dict(ours.state_dict(), strict=True)
+    for (key, a), b in zip(reference.state_dict().items(), ours.state_dict().values()):
+        assert torch.equal(a, b), key
 
 
 @pytest.mark.parametrize("name", DEPTHS)

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torchvision
 
-from resnet_edu.inspect import count_parameters
+from resnet_edu.measure import count_parameters
 from resnet_edu.naive import naive_resnet18
 
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from resnet_edu.blocks import BasicBlock, Bottleneck, ZeroPadShortcut, block_kind, make_shortcut
-from resnet_edu.inspect import count_parameters
+from resnet_edu.measure import count_parameters
 from resnet_edu.resnet import build
 
 
@@ -57,7 +57,11 @@ def test_parameter_counts_order_a_b_c():
 @pytest.mark.parametrize("option", "ABC")
 def test_every_option_runs_forward_and_backward(option):
     model = build("resnet50", shortcut=option, num_classes=10)
-    model(torch.randn(2, 3, 64, 64)).sum().backward()
+    out = model(torch.randn(2, 3, 64, 64))
+    out.sum().backward()
+    assert out.shape == (2, 10) and torch.isfinite(out).all()
+    missing = [name for name, p in model.named_parameters() if p.grad is None]
+    assert not missing, f"parameters that forward never used: {missing}"
 
 
 def test_bottleneck_widths_and_v15_stride():

@@ -99,7 +99,7 @@ def test_a_non_finite_loss_stops_training_and_names_the_step(tmp_path):
         return output * math.nan if len(calls) == 3 else output
 
     model.fc.register_forward_hook(poison_third_batch)
-    with pytest.raises(NonFiniteLossError, match=r"loss became nan at epoch 1, step 3 of 3"):
+    with pytest.raises(NonFiniteLossError, match=r"loss became nan at epoch 1, step 3 \(checked after step 3\)"):
         fit(model, tiny_cifar(), config)
     assert not (tmp_path / "checkpoint.pt").exists()  # the bad epoch was never saved
 
@@ -144,16 +144,41 @@ def test_command_line_trains_and_writes_metrics(tmp_path, capsys, monkeypatch):
 def test_speed_ladder_measures_each_rung():
     from resnet_edu.speed import ladder_table, speed_ladder
 
-    rows = speed_ladder(stem="imagenet", batch_size=8, steps=1, warmup=1, device="cpu", num_workers=0,
+    rows = speed_ladder(stem="imagenet", batch_size=8, steps=2, repeats=3, device="cpu", num_workers=0,
                         rungs=["DataLoader, fp32", "+ data on the device"], verbose=False)
     assert [r["rung"] for r in rows] == ["DataLoader, fp32", "+ data on the device"]
     assert rows[0]["loader"] == "dataloader" and rows[1]["loader"] == "device"
-    assert all(r["images_per_second"] > 0 for r in rows) and rows[0]["speedup"] == 1.0
-    assert ladder_table(rows).count("\n") == 3
+    for row in rows:  # one figure per timed epoch (the warm-up epoch is left out), and their median
+        assert len(row["spread"]) == 3 and all(v > 0 for v in row["spread"])
+        assert row["images_per_second"] == sorted(row["spread"])[1]
+    assert rows[1]["speedup"] == rows[1]["images_per_second"] / rows[0]["images_per_second"]
+    table = ladder_table(rows).splitlines()
+    assert len(table) == 4 and table[3].endswith(f"| {rows[1]['speedup']:.2f}x |")
+
+
+def test_the_speed_ladder_times_the_trainer_itself(monkeypatch):
+    """measure_rung reads fit's own epoch timings: it runs one warm-up epoch, then `repeats` epochs of
+    `steps` steps, on the settings of the rung."""
+    from resnet_edu import speed
+
+    calls = []
+    real_fit = speed.fit
+
+    def recording_fit(model, data, config, **kwargs):
+        calls.append((config, len(data.train_labels)))
+        return real_fit(model, data, config, **kwargs)
+
+    monkeypatch.setattr(speed, "fit", recording_fit)
+    row = speed.measure_rung(speed.synthetic_data(64), speed.RUNGS["+ channels_last"], stem="imagenet",
+                             batch_size=8, steps=3, repeats=2, device="cpu")
+    (config, images), = calls
+    assert images == 24 and config.epochs == 3 and config.batch_size == 8
+    assert config.loader == "device" and config.channels_last and config.precision == "fp32"
+    assert len(row["spread"]) == 2
 
 
 def test_confusion_matrix_and_its_per_class_accuracy():
-    from resnet_edu.viz import confusion_matrix, most_confident_mistakes, per_class_accuracy
+    from resnet_edu.metrics import confusion_matrix, most_confident_mistakes, per_class_accuracy
 
     labels = torch.tensor([0, 0, 1, 1, 2, 2])
     predicted = torch.tensor([0, 1, 1, 1, 0, 2])
@@ -165,7 +190,7 @@ def test_confusion_matrix_and_its_per_class_accuracy():
 
 
 def test_live_plot_is_silent_outside_a_notebook():
-    from resnet_edu.viz import LivePlot, plot_history
+    from resnet_edu.pictures.plots import LivePlot, plot_history
 
     history = History(epoch=[1, 2], train_loss=[2.0, 1.5], train_acc=[0.3, 0.5], test_loss=[1.9, 1.6],
                       test_acc=[0.35, 0.45])
@@ -214,11 +239,11 @@ def test_a_compiled_run_saves_plain_weights_that_reload_and_compiling_is_timed_a
     assert not any(name.startswith("_orig_mod.") for name in weights)
     fresh = build_model(tiny_config(seed=5), num_classes=3)
     fresh.load_state_dict(weights, strict=True)
-    from resnet_edu.data import DeviceLoader
+    from resnet_edu.loaders import DeviceLoader
     from resnet_edu.train import evaluate
 
     loader = DeviceLoader(data.test_images, data.test_labels, 32, train=False)
-    assert evaluate(fresh, loader, torch.device("cpu"), choose_precision("cpu")) == \
+    assert evaluate(fresh, loader, choose_precision("cpu")) == \
         (compiled.test_loss[-1], compiled.test_acc[-1])
 
 
@@ -239,7 +264,7 @@ def test_evaluation_and_checkpoints_every_few_epochs(tmp_path):
 
 
 def test_test_time_augmentation_sees_an_image_and_its_mirror_alike():
-    from resnet_edu.train import logits_of
+    from resnet_edu.metrics import logits_of
 
     torch.manual_seed(0)
     model = build_model(tiny_config(), num_classes=3).eval()

@@ -1,18 +1,16 @@
-"""Exercise checkers of notebook 05 (training), built on the engine in :mod:`resnet_edu.check_engine`.
+"""The checkers of notebook 05 (training): ``check_decay_groups``, ``check_per_class_accuracy`` and
+``check_random_flip``.
 
-Each checker runs the learner's function on small cases, compares with the reference in
-``resnet_edu`` and prints what is right and what is wrong; it never raises on a wrong answer.
-``show_solution(name)`` prints a reference solution (the same registry as the other notebooks).
+Each runs the learner's function on a small case, compares it with the reference in ``resnet_edu``
+and prints what is right and what is wrong; it never raises on a wrong answer.
 """
 
 import torch
 
-from .check_engine import add_solution, checking, explain_exception, show_solution  # noqa: F401 (re-exported)
-from .data import random_flip
-from .resnet import resnet18
-from .viz import per_class_accuracy
-
-__all__ = ["check_decay_groups", "check_per_class_accuracy", "check_random_flip", "show_solution"]
+from ..loaders import random_flip
+from ..metrics import per_class_accuracy
+from ..resnet import resnet18
+from .engine import checking, explain_exception
 
 
 def _call(result, function, *args):
@@ -26,6 +24,25 @@ def _call(result, function, *args):
 
 # ---------------------------------------------------------------------------------------- weight decay
 
+def _decay_group_problems(model, decay, no_decay):
+    """What is wrong with the two groups (sets of parameter ids), each as a FAIL line."""
+    names = {id(p): name for name, p in model.named_parameters()}
+    expected = {id(p) for p in model.parameters() if p.ndim > 1}
+    overlap = sorted(names[i] for i in decay & no_decay if i in names)
+    missing = sorted(name for i, name in names.items() if i not in decay | no_decay)
+    decayed_bn = sorted(names[i] for i in decay - expected if i in names)
+    undecayed = sorted(names[i] for i in expected - decay if i in names)
+    problems = [
+        (overlap, "parameter(s) are in both groups, e.g. {}: each belongs in one"),
+        (missing, "parameter(s) are in neither group, e.g. {}: the optimiser would never update them"),
+        (decayed_bn, "BatchNorm scale/shift or bias tensor(s) get weight decay, e.g. {}: decay pulls them "
+                     "towards 0, which fights the normalisation"),
+        (undecayed, "convolution or linear weight(s) miss weight decay, e.g. {}: these are the weights "
+                    "decay should keep small"),
+    ]
+    return [f"{len(found)} " + text.format(found[0]) for found, text in problems if found]
+
+
 def check_decay_groups(split_decay_groups):
     """``split_decay_groups(model) -> (decay, no_decay)``: lists of parameters, as make_optimizer does."""
     with checking("decay_groups", "Checking split_decay_groups on ResNet18:") as result:
@@ -37,34 +54,11 @@ def check_decay_groups(split_decay_groups):
             result.fail(f"expected two lists (decay, no_decay); got {type(groups).__name__}")
             return result
         decay, no_decay = ({id(p) for p in group} for group in groups)
-        names = {id(p): name for name, p in model.named_parameters()}
-        overlap = sorted(names[i] for i in decay & no_decay if i in names)
-        missing = sorted(name for i, name in names.items() if i not in decay | no_decay)
-        if overlap:
-            result.fail(f"{len(overlap)} parameter(s) are in both groups, e.g. {overlap[0]}: each belongs in one")
-        if missing:
-            result.fail(f"{len(missing)} parameter(s) are in neither group, e.g. {missing[0]}: the optimiser "
-                        f"would never update them")
-        expected = {id(p) for p in model.parameters() if p.ndim > 1}
-        decayed_bn = sorted(names[i] for i in decay - expected if i in names)
-        if decayed_bn:
-            result.fail(f"{len(decayed_bn)} BatchNorm scale/shift or bias tensor(s) get weight decay, e.g. "
-                        f"{decayed_bn[0]}: decay pulls them towards 0, which fights the normalisation")
-        undecayed = sorted(names[i] for i in expected - decay if i in names)
-        if undecayed:
-            result.fail(f"{len(undecayed)} convolution or linear weight(s) miss weight decay, e.g. "
-                        f"{undecayed[0]}: these are the weights decay should keep small")
-        if not (overlap or missing or decayed_bn or undecayed):
+        for problem in _decay_group_problems(model, decay, no_decay):
+            result.fail(problem)
+        if not result.failures:
             result.ok(f"{len(decay)} conv/linear weights decay; {len(no_decay)} BatchNorm and bias tensors do not")
     return result
-
-
-add_solution("decay_groups", '''
-    def split_decay_groups(model):
-        decay = [p for p in model.parameters() if p.ndim > 1]      # conv kernels, the fc matrix
-        no_decay = [p for p in model.parameters() if p.ndim <= 1]  # BatchNorm weight/bias, fc bias
-        return decay, no_decay
-''')
 
 
 # ---------------------------------------------------------------------------------------- per-class accuracy
@@ -92,12 +86,6 @@ def check_per_class_accuracy(candidate):
                         f"{[round(v, 3) for v in answer.tolist()]}")
     return result
 
-
-add_solution("per_class_accuracy", '''
-    def my_per_class_accuracy(matrix):
-        matrix = matrix.double()
-        return matrix.diagonal() / matrix.sum(1)  # correct / images of that true class
-''')
 
 
 # ---------------------------------------------------------------------------------------- random flip
@@ -129,11 +117,3 @@ def check_random_flip(candidate):
             result.fail("the result matches no flip of the batch; compare yours with images.flip(3)")
     return result
 
-
-add_solution("random_flip", '''
-    import torch
-
-    def my_random_flip(images, flip):
-        # images: (N, 3, H, W); flip: (N,) booleans. Reverse the width (dimension 3) where flip is True.
-        return torch.where(flip.view(-1, 1, 1, 1), images.flip(3), images)
-''')

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from resnet_edu.inspect import (
+from resnet_edu.measure import (
     compare_with_torchvision, copy_weights, count_macs, count_parameters, format_table,
     macs_by_stage, parameters_by_stage, shape_trace, stage_table,
 )

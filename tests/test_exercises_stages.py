@@ -1,26 +1,21 @@
 """The stage and bottleneck checkers (notebooks 03 and 04): reference solutions pass, and the
 typical mistakes are reported in plain words without raising."""
 
+import re
+import runpy
+
 import torch
 from torch import nn
 
+from _checker_results import assert_passes, failure_text
+
 from resnet_edu.blocks import BasicBlock, Bottleneck
-from resnet_edu.checks import (
-    check_bottleneck,
-    check_stage,
-    load_solution,
-    reference_stage,
-    show_solution,
-)
-from resnet_edu.inspect import count_parameters
+from resnet_edu.exercises import check_bottleneck, check_stage
+from resnet_edu.exercises.solutions.bottleneck import MyBottleneck
+from resnet_edu.exercises.solutions.stage import make_stage
+from resnet_edu.measure import count_parameters
+from resnet_edu.resnet import make_stage as reference_stage
 from resnet_edu.resnet import resnet18, resnet34, resnet50
-
-make_stage = load_solution("stage", "make_stage")
-MyBottleneck = load_solution("bottleneck", "MyBottleneck")
-
-
-def _failures(result):
-    return " | ".join(result.failures)
 
 
 # ---------------------------------------------------------------- the references are resnet_edu's
@@ -50,10 +45,8 @@ def test_solutions_build_the_same_modules_as_the_package():
 
 
 def test_reference_stage_solution_passes(capsys):
-    result = check_stage(make_stage)
-    assert result.passed
-    out = capsys.readouterr().out
-    assert "FAIL" not in out and "All 18 checks passed." in out
+    out = assert_passes(check_stage(make_stage), capsys)
+    assert "ResNet50's layer1: a Conv Block at stride 1" in out  # the bottleneck case ran too
 
 
 def starter_stage(block, in_channels, width, num_blocks, stride):
@@ -63,7 +56,7 @@ def starter_stage(block, in_channels, width, num_blocks, stride):
 
 def test_starter_stage_names_the_stride_and_the_bookkeeping():
     result = check_stage(starter_stage)
-    failures = _failures(result)
+    failures = failure_text(result)
     assert not result.passed
     assert "stage[1], stage[2] and stage[3] of 4 blocks: stride 2 instead of 1" in failures
     assert "built for 64 input channels, but 128 flow into it" in failures
@@ -90,7 +83,7 @@ def hard_coded_two_blocks(block, in_channels, width, num_blocks, stride):
 
 
 def test_a_hard_coded_block_count_is_reported():
-    failures = _failures(check_stage(hard_coded_two_blocks))
+    failures = failure_text(check_stage(hard_coded_two_blocks))
     assert "expected 4 blocks (num_blocks=4), got 2" in failures
     assert "expected 3 blocks (num_blocks=3), got 2" in failures
 
@@ -100,12 +93,12 @@ def returns_a_list(block, in_channels, width, num_blocks, stride):
 
 
 def test_a_list_instead_of_a_module_is_reported_without_raising():
-    failures = _failures(check_stage(returns_a_list))
+    failures = failure_text(check_stage(returns_a_list))
     assert "returned a list of blocks, expected one module: return nn.Sequential(*blocks)" in failures
 
 
 def test_passing_a_built_stage_instead_of_the_function_is_reported():
-    failures = _failures(check_stage(make_stage(BasicBlock, 64, 64, 2, 1)))
+    failures = failure_text(check_stage(make_stage(BasicBlock, 64, 64, 2, 1)))
     assert "expected the class Sequential itself, got an instance of it" in failures
 
 
@@ -113,10 +106,8 @@ def test_passing_a_built_stage_instead_of_the_function_is_reported():
 
 
 def test_reference_bottleneck_solution_passes(capsys):
-    result = check_bottleneck(MyBottleneck)
-    assert result.passed
-    out = capsys.readouterr().out
-    assert "FAIL" not in out and "All 20 checks passed." in out
+    out = assert_passes(check_bottleneck(MyBottleneck), capsys)
+    assert "the stride sits on the 3x3 convolution (v1.5, as torchvision)" in out
 
 
 class StrideOnFirst1x1(MyBottleneck):
@@ -126,7 +117,7 @@ class StrideOnFirst1x1(MyBottleneck):
 
 
 def test_stride_on_the_first_1x1_is_named_as_v1():
-    failures = _failures(check_bottleneck(StrideOnFirst1x1))
+    failures = failure_text(check_bottleneck(StrideOnFirst1x1))
     assert "stride on the first 1x1 (the paper's v1)" in failures
     assert "the 3x3 convolution has stride 1, expected 2" in failures
     assert "parameters" not in failures  # moving the stride changes no parameter
@@ -142,10 +133,9 @@ class ProjectsOnlyOnStride(MyBottleneck):
 
 
 def test_a_missing_projection_at_stride_1_is_named():
-    result = check_bottleneck(ProjectsOnlyOnStride)
-    failures = _failures(result)
-    assert "missing projection: the channels change (64 -> 256)" in failures
-    assert len(result.failures) == 1  # case 1 only, and the precise reason rather than the crash
+    failures = check_bottleneck(ProjectsOnlyOnStride).failures
+    # the precise reason, and not the crash it causes in the addition
+    assert failures and all(f.startswith("missing projection: the channels change (64 -> 256)") for f in failures)
 
 
 class NoExpansionAttribute(MyBottleneck):
@@ -153,7 +143,7 @@ class NoExpansionAttribute(MyBottleneck):
 
 
 def test_a_wrong_expansion_attribute_is_reported():
-    failures = _failures(check_bottleneck(NoExpansionAttribute))
+    failures = failure_text(check_bottleneck(NoExpansionAttribute))
     assert "the class attribute expansion should be 4, got 1" in failures
 
 
@@ -167,7 +157,7 @@ class ReluBeforeAdd(MyBottleneck):
 
 
 def test_relu_before_the_addition_is_named():
-    assert "ReLU before the addition" in _failures(check_bottleneck(ReluBeforeAdd))
+    assert "ReLU before the addition" in failure_text(check_bottleneck(ReluBeforeAdd))
 
 
 class BrokenConstructor(MyBottleneck):
@@ -178,30 +168,34 @@ class BrokenConstructor(MyBottleneck):
 def test_a_constructor_that_raises_is_reported_not_raised():
     result = check_bottleneck(BrokenConstructor)
     assert not result.passed
-    assert "raised NotImplementedError: TODO" in _failures(result)
-
-
-def test_show_solution_prints_both_references(capsys):
-    show_solution("stage")
-    show_solution("bottleneck")
-    out = capsys.readouterr().out
-    assert "def make_stage(block, in_channels, width, num_blocks, stride):" in out
-    assert "class MyBottleneck(nn.Module):" in out
+    assert "raised NotImplementedError: TODO" in failure_text(result)
 
 
 # ---------------------------------------------------------------- exercise 2 of notebooks 03 and 04
 
 
-def test_the_prediction_solutions_run_and_predict_what_they_measure(capsys):
-    import re
+def _run_solution(name, capsys):
+    runpy.run_module(f"resnet_edu.exercises.solutions.{name}")
+    return capsys.readouterr().out
 
-    from resnet_edu.checks import solution_source
 
-    for name in ("resnet18_predictions", "resnet50_predictions"):
-        exec(compile(solution_source(name), f"<solution {name}>", "exec"), {})
-    out = capsys.readouterr().out
+def _predicted_equals_measured(out):
     pairs = re.findall(r"([\d,]+) predicted, ([\d,]+) measured", out)
-    assert len(pairs) == 3 and all(predicted == measured for predicted, measured in pairs)
-    assert "(1, 512, 10, 10)" in out and "['layer2[0]', 'layer3[0]', 'layer4[0]']" in out
-    percents = [float(p) for p in re.findall(r"MACs more, ([\d.]+)%", out)]
-    assert len(percents) == 2 and percents[1] < percents[0]  # ResNet101 pays a smaller share
+    return bool(pairs) and all(predicted == measured for predicted, measured in pairs)
+
+
+def test_the_resnet18_predictions_equal_the_measurements(capsys):
+    out = _run_solution("resnet18_predictions", capsys)
+    assert re.search(r"^1\. [\d,]+ predicted, [\d,]+ measured$", out, re.M) and _predicted_equals_measured(out)
+    assert "2. (1, 512, 10, 10)" in out
+    assert "3. ['layer2[0]', 'layer3[0]', 'layer4[0]']" in out
+
+
+def test_the_resnet50_predictions_equal_the_measurements(capsys):
+    out = _run_solution("resnet50_predictions", capsys)
+    assert re.findall(r"^(\d)\. [\d,]+ predicted", out, re.M) == ["1", "2"] and _predicted_equals_measured(out)
+    assert "1. 280,064 predicted" in out  # the Identity Block of width 128
+    extra = re.findall(r"^3\. (resnet\d+) v1\.5 costs ([\d.]+) M MACs more, ([\d.]+)%", out, re.M)
+    assert [name for name, _, _ in extra] == ["resnet50", "resnet101"]
+    (_, macs50, share50), (_, macs101, share101) = extra
+    assert macs50 == macs101 and float(share101) < float(share50)  # the same extra, a smaller share

@@ -10,7 +10,7 @@ a real forward pass for the shapes), so the pictures cannot drift from the code 
 
 Each function returns a :class:`Diagram`, a ``matplotlib.figure.Figure`` built without pyplot, so a
 notebook shows it exactly once, as PNG, when it is the cell's value (in Jupyter and Colab alike),
-and no global figure state leaks. ``python -m resnet_edu.diagrams
+and no global figure state leaks. ``python -m resnet_edu.pictures.diagrams
 [DIRECTORY]`` writes all of them as PNG files into ``images/`` (or DIRECTORY).
 
 One colour means one thing in every diagram (see ``COLOURS``): blue convolutions, yellow BN,
@@ -26,9 +26,9 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Circle, FancyBboxPatch, Patch
 from torch import nn
 
-from .blocks import BasicBlock, Bottleneck, ZeroPadShortcut, block_kind
-from .inspect import shape_trace
-from .resnet import resnet18
+from ..blocks import BasicBlock, Bottleneck, ZeroPadShortcut, block_kind
+from ..measure import shape_trace
+from ..resnet import resnet18
 
 COLOURS = {
     "conv": "#a9cbf5",
@@ -419,7 +419,7 @@ def save_all(directory="images"):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) > 1 or (argv and argv[0].startswith("-")):
-        print("usage: python -m resnet_edu.diagrams [DIRECTORY]   (default: images)")
+        print("usage: python -m resnet_edu.pictures.diagrams [DIRECTORY]   (default: images)")
         return 2
     for path in save_all(argv[0] if argv else "images"):
         print(f"wrote {path}")

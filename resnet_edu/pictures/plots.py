@@ -1,12 +1,12 @@
-"""Pictures of training: learning curves (also live, redrawn in place), image grids, the confusion
-matrix, the speed ladder. Every figure has a title, axis labels and units.
+"""Plots of training: learning curves (also live, redrawn in place), image grids, class balance, the
+confusion matrix and the speed ladder. Every figure has a title, axis labels and units.
 """
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from .data import CLASSES
+from ..dataset import CLASSES
 
 
 def in_notebook():
@@ -96,18 +96,6 @@ def plot_class_balance(train_labels, test_labels, classes=CLASSES):
     return fig
 
 
-def confusion_matrix(labels, predictions, num_classes=10):
-    """counts[i, j] = how many images of true class i were predicted as class j."""
-    index = torch.as_tensor(labels) * num_classes + torch.as_tensor(predictions)
-    return torch.bincount(index, minlength=num_classes ** 2).view(num_classes, num_classes)
-
-
-def per_class_accuracy(matrix):
-    """The diagonal over the row sums: the fraction of each true class predicted correctly."""
-    matrix = torch.as_tensor(matrix).double()
-    return matrix.diagonal() / matrix.sum(1).clamp(min=1)
-
-
 def plot_confusion_matrix(matrix, classes=CLASSES, title="Confusion matrix (test set)"):
     """The confusion matrix as a heat map, with the count written in every cell."""
     matrix = torch.as_tensor(matrix)
@@ -126,14 +114,6 @@ def plot_confusion_matrix(matrix, classes=CLASSES, title="Confusion matrix (test
                     color="white" if value > threshold else "black")
     fig.tight_layout()
     return fig
-
-
-def most_confident_mistakes(probabilities, labels, k=16):
-    """Indices of the k wrong predictions made with the highest probability, most confident first."""
-    confidence, predicted = probabilities.max(1)
-    wrong = (predicted != labels).nonzero().flatten()
-    order = confidence[wrong].argsort(descending=True)
-    return wrong[order[:k]]
 
 
 def plot_speed_ladder(rows, title="Training speed ladder"):

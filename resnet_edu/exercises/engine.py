@@ -1,11 +1,10 @@
-"""The engine of the exercise checkers: run a learner's module against a reference and say, in
-plain words, what is right and what is wrong. The checkers themselves live in
-:mod:`resnet_edu.checks` (blocks, stages) and :mod:`resnet_edu.checks_train` (training).
+"""The checking engine of the exercises, and ``show_solution``, which prints a reference solution.
 
-A checker prints a short report (one ``ok`` or ``FAIL`` line per fact it checked) and returns a
-:class:`CheckResult` that is truthy when everything passed. It never raises on a wrong answer, so a
-notebook still runs top to bottom while the exercise cell is unfinished. ``show_solution(name)``
-prints the reference solution of an exercise, which stays out of sight until asked for.
+A checker runs a learner's module against a reference and prints a short report (one ``ok`` or
+``FAIL`` line per fact it checked, in plain words); it returns a :class:`CheckResult` that is
+truthy when everything passed. It never raises on a wrong answer, so a notebook still runs top to
+bottom while the exercise cell is unfinished. ``show_solution(name)`` prints the file
+``solutions/<name>.py``, which stays out of sight until asked for.
 
 Adding a checker takes three steps:
 
@@ -14,7 +13,8 @@ Adding a checker takes three steps:
 2. name the known mistakes as functions of the *reference* module and the input, each computing
    what the reference would output if it made that mistake (:class:`Mistake`);
 3. call :func:`check_against_reference` for each case inside
-   ``with checking(exercise, title) as result:``, and register the solution with :func:`add_solution`.
+   ``with checking(exercise, title) as result:``, and write the reference solution to
+   ``solutions/<exercise>.py``.
 
 :func:`check_against_reference` builds the learner's module, runs it, compares the output shape,
 runs backward, looks for convolutions with a bias in front of BN and for parameters that never
@@ -25,18 +25,19 @@ matches.
 """
 
 import contextlib
-import importlib
 import textwrap
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import torch
 from torch import nn
 
-from .inspect import count_parameters
+from ..measure import count_parameters
 
 SEED = 0
 ATOL, RTOL = 1e-5, 1e-4  # float32 rounding; a real mistake changes outputs by far more
+SOLUTIONS = Path(__file__).parent / "solutions"  # one file per exercise, named after it
 
 # ---------------------------------------------------------------------------------------- engine
 
@@ -413,42 +414,54 @@ def _check_case(result, candidate_factory, reference_factory, case, mistakes, na
     _compare_outputs(result, candidate, reference, x, mistakes)
 
 
+def _build_quietly(factory, case):
+    """What the learner's factory returns for one case, or None if it raises: the generic checks
+    report that failure."""
+    try:
+        return factory(*case.args, **case.kwargs)
+    except Exception:
+        return None
+
+
+def check_facts_then_reference(result, factory, reference_factory, case, name, facts, mistakes=()):
+    """One case: the exercise's own ``facts(result, module, case)`` first, then the generic checks,
+    but only when every fact holds, so that the learner reads the precise reason rather than the
+    crash it causes."""
+    result.note(f"{case.title}: {case.call_text(name)} on an input of shape {case.input_shape}")
+    module = _build_quietly(factory, case)
+    if isinstance(module, (list, tuple)):  # a builder's most common slip; the engine's advice is for classes
+        result.fail(f"{case.call_text(name)} returned a {type(module).__name__} of blocks, expected one "
+                    "module: return nn.Sequential(*blocks), which runs the blocks in order")
+        return
+    if isinstance(module, nn.Module):
+        failures_before = len(result.failures)
+        try:
+            facts(result, module, case)
+        except Exception as exc:  # a learner's module can be anything: report, never raise
+            result.fail(f"the check could not finish: {explain_exception(exc)}")
+        if len(result.failures) > failures_before:
+            return
+    check_against_reference(result, factory, reference_factory, case, mistakes, name, announce=False)
+
+
 # ---------------------------------------------------------------------------------------- solutions
 
-_SOLUTIONS = {}
-_EXERCISE_MODULES = ("resnet_edu.checks", "resnet_edu.checks_train")  # they register the solutions
 
-
-def _solutions():
-    """Every registered solution, whichever checker module the notebook happened to import."""
-    for module in _EXERCISE_MODULES:
-        importlib.import_module(module)
-    return _SOLUTIONS
-
-
-def add_solution(name, source):
-    """Register the reference solution of exercise ``name`` (runnable Python source)."""
-    _SOLUTIONS[name] = textwrap.dedent(source).strip() + "\n"
+def solution_names():
+    """The exercises that have a reference solution: the files in ``solutions/``."""
+    return sorted(path.stem for path in SOLUTIONS.glob("*.py") if path.stem != "__init__")
 
 
 def solution_source(name):
-    solutions = _solutions()
-    if name not in solutions:
-        raise KeyError(f"no solution named {name!r}; the exercises are {sorted(solutions)}")
-    return solutions[name]
+    """The text of exercise ``name``'s solution file; a KeyError listing the exercises if there is none."""
+    if name not in solution_names():
+        raise KeyError(f"no solution named {name!r}; the exercises are {solution_names()}")
+    return (SOLUTIONS / f"{name}.py").read_text(encoding="utf-8")
 
 
 def show_solution(name):
     """Print the reference solution of an exercise (try the exercise first!)."""
-    solutions = _solutions()
-    if name not in solutions:
-        print(f"There is no exercise called {name!r}. Choose one of: {', '.join(sorted(solutions))}")
-        return
-    print(solutions[name], end="")
-
-
-def load_solution(name, symbol):
-    """Run a solution's source and return the object it defines, e.g. the class MyBasicBlock."""
-    namespace = {}
-    exec(compile(solution_source(name), f"<solution {name}>", "exec"), namespace)
-    return namespace[symbol]
+    try:
+        print(solution_source(name), end="")
+    except KeyError:
+        print(f"There is no exercise called {name!r}. Choose one of: {', '.join(solution_names())}")

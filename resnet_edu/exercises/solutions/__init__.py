@@ -1,0 +1,1 @@
+"""The reference solutions of the exercises, one file per exercise, printed by ``show_solution``."""

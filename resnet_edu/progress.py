@@ -1,0 +1,69 @@
+"""What a learner watches while :func:`resnet_edu.train.fit` trains: a progress bar per epoch, one
+line per finished epoch, the live plot, and what to do after Ctrl-C.
+
+The training loop calls a :class:`Reporter` at fixed moments and never formats anything itself.
+Only rank 0 of a torchrun job reports (``enabled=False`` elsewhere makes every call do nothing).
+"""
+
+
+class Reporter:
+    """Progress bars and epoch lines (``config.progress``) and the live plot (``config.live_plot``);
+    with both switched off it stays silent."""
+
+    def __init__(self, config, precision, enabled=True):
+        self.config, self.enabled = config, enabled
+        self.bar, self.live_plot, self.saved_epoch = None, None, None
+        if enabled and config.live_plot:
+            from .pictures.plots import LivePlot  # matplotlib only when a plot is wanted
+
+            self.live_plot = LivePlot(title=f"{config.model}, {config.stem} stem, {precision}")
+
+    @property
+    def printing(self):
+        return self.enabled and self.config.progress
+
+    def resumed(self, path, epoch):
+        self.saved_epoch = epoch
+        if self.printing:
+            print(f"Resumed from {path} after epoch {epoch} of {self.config.epochs}.")
+
+    def start_epoch(self, epoch, steps):
+        if self.printing:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{self.config.epochs}", leave=False)
+
+    def step(self):
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def saved(self, epoch):
+        self.saved_epoch = epoch
+
+    def end_epoch(self, history):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+        if self.live_plot is not None and history.test_acc[-1] is not None:
+            self.live_plot.update(history)
+        if self.printing:
+            print(epoch_line(history, self.config.epochs), flush=True)
+
+    def interrupted(self, history, checkpoint):
+        if self.bar is not None:
+            self.bar.close()
+        if not self.enabled:
+            return
+        kept = f"the checkpoint {checkpoint} holds epoch {self.saved_epoch}" if checkpoint and self.saved_epoch \
+            else "no checkpoint was written"
+        print(f"\nInterrupted after {len(history)} finished epoch(s) of {self.config.epochs}; {kept}. "
+              f"Resume with resume=True (command line: --resume).")
+
+
+def epoch_line(history, epochs):
+    """The last epoch in one line: training loss and accuracy, test results (if evaluated), speed."""
+    test = (f"test loss {history.test_loss[-1]:.3f} acc {history.test_acc[-1]:.3f}" if history.test_acc[-1] is not None
+            else "test not evaluated")
+    return (f"epoch {history.epoch[-1]:>3}/{epochs}  train loss {history.train_loss[-1]:.3f} "
+            f"acc {history.train_acc[-1]:.3f}  {test}  {history.seconds[-1]:.1f} s "
+            f"({history.images_per_second[-1]:.0f} images/s)")
