@@ -1,0 +1,112 @@
+"""Make the committed notebooks read well where no kernel runs (GitHub, nbviewer, an untrusted
+JupyterLab), and check that they do.
+
+    python tools/tidy_notebooks.py            # tidy every notebook in notebooks/ in place
+    python tools/tidy_notebooks.py --check    # change nothing; list what is untidy, exit 1 if anything is
+
+Run it after executing a notebook. What it does to each notebook:
+
+* nbval markers move from comments in the learner's code (``# NBVAL_IGNORE_OUTPUT``) to cell tags
+  (``nbval-ignore-output``), which nbval reads the same way;
+* widget outputs (sliders, tqdm's bars) are dropped with the saved widget state: without a kernel
+  they show only as text such as ``interactive(children=(IntSlider(...`` or ``0% 0/260``, so a
+  notebook stores the figure a widget draws, not the widget (a live kernel still shows it);
+* consecutive stream outputs of one kind are joined into one, and the execution-timing metadata
+  that Jupyter adds to every cell is removed.
+
+``--check`` also reports notebooks over :data:`MAX_BYTES` and stored outputs that show an absolute
+path of the machine they ran on.
+"""
+
+import json
+import re
+import sys
+from pathlib import Path
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+MAX_BYTES = 400_000
+MARKER = re.compile(r"^# NBVAL_([A-Z_]+)[^\n]*\n?", re.MULTILINE)
+WIDGET = "application/vnd.jupyter.widget-view+json"
+MACHINE_PATH = re.compile(r"(/root/|/home/\w+/|/tmp/|/work/|C:\\\\Users\\\\)")
+
+
+def tidy_cell(cell):
+    """The cell with markers as tags, widget outputs dropped, streams joined, timings removed."""
+    cell.get("metadata", {}).pop("execution", None)
+    if cell["cell_type"] != "code":
+        return cell
+    source = "".join(cell["source"])
+    tags = cell["metadata"].get("tags", [])
+    for name in MARKER.findall(source):
+        tag = "nbval-" + name.lower().replace("_", "-")
+        tags += [] if tag in tags else [tag]
+    if tags:
+        cell["metadata"]["tags"] = tags
+    cell["source"] = MARKER.sub("", source).splitlines(keepends=True)
+    outputs = []
+    for output in cell["outputs"]:
+        if WIDGET in output.get("data", {}):
+            continue
+        previous = outputs[-1] if outputs else None
+        if output["output_type"] == "stream" and previous and previous["output_type"] == "stream" \
+                and previous["name"] == output["name"]:
+            previous["text"] = ("".join(previous["text"]) + "".join(output["text"])).splitlines(keepends=True)
+            continue
+        outputs.append(output)
+    cell["outputs"] = outputs
+    return cell
+
+
+def tidy(notebook):
+    notebook["metadata"].pop("widgets", None)
+    notebook["cells"] = [tidy_cell(cell) for cell in notebook["cells"]]
+    return notebook
+
+
+def serialise(notebook):
+    return json.dumps(notebook, indent=1, ensure_ascii=False) + "\n"
+
+
+def machine_paths(notebook):
+    """Stored text outputs that name an absolute path of the machine that ran them."""
+    found = []
+    for index, cell in enumerate(notebook["cells"]):
+        for output in cell.get("outputs", []):
+            text = "".join(output.get("text", "")) + "".join(output.get("data", {}).get("text/plain", ""))
+            found += [f"cell {index}: {match.group(0)}..." for match in MACHINE_PATH.finditer(text)]
+    return found
+
+
+def problems(path):
+    """What is untidy in the notebook at ``path`` (an empty list when nothing is)."""
+    text = path.read_text(encoding="utf-8")
+    notebook = json.loads(text)
+    found = [] if serialise(tidy(json.loads(text))) == text else ["not tidy: run python tools/tidy_notebooks.py"]
+    if len(text.encode()) > MAX_BYTES:
+        found.append(f"{len(text.encode()):,} bytes, more than {MAX_BYTES:,}")
+    return found + machine_paths(notebook)
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    paths = sorted(NOTEBOOKS.glob("*.ipynb"))
+    if argv == ["--check"]:
+        report = {path.name: problems(path) for path in paths}
+        for name, found in report.items():
+            for problem in found:
+                print(f"{name}: {problem}")
+        return 1 if any(report.values()) else 0
+    if argv:
+        print(__doc__)
+        return 2
+    for path in paths:
+        before = path.read_text(encoding="utf-8")
+        after = serialise(tidy(json.loads(before)))
+        if after != before:
+            path.write_text(after, encoding="utf-8")
+            print(f"tidied {path.name} ({len(after.encode()):,} bytes)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
