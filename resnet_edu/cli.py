@@ -17,7 +17,10 @@ from pathlib import Path
 
 from .dataset import CorruptDataError, DataNotFoundError, load_cifar10
 from .runtime import choose_device, choose_precision, device_name, is_main_process, process_count, teardown
-from .train import CHECKPOINT_NAME, METRICS_NAME, PRECISIONS, RECIPES, build_model, fit
+from .loaders import AUGMENTATIONS
+from .resnet import BUILDERS, STEMS
+from .train import (CHECKPOINT_NAME, LOADERS, METRICS_NAME, PRECISIONS, RECIPES, SCHEDULES, NonFiniteLossError,
+                    build_model, fit)
 
 
 def parser():
@@ -25,19 +28,19 @@ def parser():
                                 description="Train a ResNet on CIFAR-10 (runs unchanged under torchrun).")
     p.add_argument("--quick", action="store_true", help="the quick recipe: ImageNet stem, 2 epochs, for a CPU")
     p.add_argument("--recipe", choices=sorted(RECIPES), help="start from this recipe (default: full)")
-    p.add_argument("--model", help="resnet18 (default), resnet34, resnet50, ...")
-    p.add_argument("--stem", choices=["cifar", "imagenet"])
+    p.add_argument("--model", choices=list(BUILDERS), help="default: resnet18")
+    p.add_argument("--stem", choices=STEMS)
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int, help="global batch size, split over the ranks")
     p.add_argument("--lr", type=float, help="peak learning rate")
     p.add_argument("--weight-decay", type=float)
     p.add_argument("--label-smoothing", type=float)
-    p.add_argument("--schedule", choices=["onecycle", "cosine"])
-    p.add_argument("--augment", choices=["crop+flip", "flip", "none"])
+    p.add_argument("--schedule", choices=SCHEDULES)
+    p.add_argument("--augment", choices=AUGMENTATIONS)
     p.add_argument("--precision", choices=PRECISIONS)
     p.add_argument("--no-channels-last", dest="channels_last", action="store_false", default=None)
     p.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
-    p.add_argument("--loader", choices=["device", "dataloader"])
+    p.add_argument("--loader", choices=LOADERS)
     p.add_argument("--workers", dest="num_workers", type=int, help="DataLoader workers (--loader dataloader)")
     p.add_argument("--sync-bn", action="store_true", default=None, help="SyncBatchNorm under torchrun")
     p.add_argument("--seed", type=int)
@@ -83,13 +86,15 @@ def main(argv=None):
     args = p.parse_args(argv)
     try:
         config, name = config_from_args(args)
-        return train(config, name, args)
+        return run(config, name, args)
     except (ValueError, DataNotFoundError, CorruptDataError, FileNotFoundError) as error:
         message = in_flag_terms(str(error), flag_names(p)).replace("the path argument", "--data")
         p.exit(2, f"{p.prog}: error: {message}\n")
+    except NonFiniteLossError as error:  # not a mistake in the flags: the run itself went wrong
+        p.exit(1, f"{p.prog}: training stopped: {in_flag_terms(str(error), flag_names(p))}\n")
 
 
-def train(config, name, args):
+def run(config, name, args):
     """Load the data, print the plan, train, print the result; 130 (as after Ctrl-C) if interrupted."""
     main_process = is_main_process()  # torchrun's rank 0, or the only process
     try:
@@ -133,7 +138,7 @@ def print_summary(config, name, data):
     print(f"  schedule  {config.epochs} epochs, batch {config.batch_size}, {config.schedule} to lr {config.lr}, "
           f"weight decay {config.weight_decay}, label smoothing {config.label_smoothing}, augment {config.augment}")
     print(f"  output    {config.out_dir}/", flush=True)
-    if device.type == "cpu" and config.stem == "cifar":
+    if device.type == "cpu" and config.stem == "cifar" and process_count() == 1:  # the probe trains alone
         warn_about_cpu_time(config, data)
 
 

@@ -152,16 +152,16 @@ def _load_cached(source, cache_dir, verbose):
     cache_file = cache_dir / f"cifar10-{key}.pt"
     if cache_file.exists():
         try:
-            tensors = torch.load(cache_file, weights_only=True)
-            return CIFAR10(**tensors, classes=CLASSES, source=str(source))
-        except Exception:  # a cache cut short by a crash: decode again
+            cached = torch.load(cache_file, weights_only=True)
+            return CIFAR10(**cached, source=str(source))
+        except Exception:  # a cache cut short by a crash, or of an older layout: decode again
             pass
     if verbose:
         print(f"Decoding CIFAR-10 from {source} (once; cached in {cache_dir}) ...")
     data = read_image_folder(source)
-    tensors = {name: getattr(data, name) for name in
-               ("train_images", "train_labels", "test_images", "test_labels")}
-    atomic_write(cache_file, lambda tmp: torch.save(tensors, tmp))  # never half a cache file
+    cached = {name: getattr(data, name) for name in ("train_images", "train_labels", "test_images", "test_labels")}
+    cached["classes"] = tuple(data.classes)  # the folder's class names, which need not be CIFAR-10's
+    atomic_write(cache_file, lambda tmp: torch.save(cached, tmp))  # never half a cache file
     return data
 
 

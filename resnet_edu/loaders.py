@@ -23,10 +23,16 @@ def pixel_stats(mean, std, device, dtype=torch.float32):
     return tuple((torch.tensor(v, dtype=dtype) * 255).view(1, 3, 1, 1).to(device) for v in (mean, std))
 
 
-def normalize(images, mean=CIFAR10_MEAN, std=CIFAR10_STD, dtype=torch.float32):
-    """uint8 (N, 3, H, W) -> float (x / 255 - mean) / std, on the images' device, layout kept."""
-    pixel_mean, pixel_std = pixel_stats(mean, std, images.device, dtype)
+def normalize(images, mean=CIFAR10_MEAN, std=CIFAR10_STD, dtype=torch.float32, stats=None):
+    """uint8 (N, 3, H, W) -> float (x / 255 - mean) / std, on the images' device, layout kept.
+    ``stats``: the (pixel_mean, pixel_std) of :func:`pixel_stats`, when a loader made them already."""
+    pixel_mean, pixel_std = stats or pixel_stats(mean, std, images.device, dtype)
     return (images.to(dtype) - pixel_mean) / pixel_std
+
+
+def memory_format(channels_last):
+    """The memory layout a loader's batches come in: NHWC (channels_last) or the default NCHW."""
+    return torch.channels_last if channels_last else torch.contiguous_format
 
 
 def random_crop(images, dy, dx, padding):
@@ -57,9 +63,14 @@ def _check_augment(augment):
         raise ValueError(f"augment must be one of {AUGMENTATIONS}; got {augment!r}")
 
 
+def epoch_seed(seed, epoch):
+    """One seed per (seed, epoch) pair, so that a resumed run repeats the draws of its epoch."""
+    return seed * 1_000_003 + epoch  # runs have far fewer epochs than 1,000,003: no two pairs collide
+
+
 def _epoch_generator(seed, epoch):
     """A CPU generator that depends only on (seed, epoch): resumed runs repeat the same draws."""
-    return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.Generator().manual_seed(epoch_seed(seed, epoch))
 
 
 def shard_indices(count, epoch, *, shuffle, seed, rank, world_size, drop_last):
@@ -114,7 +125,7 @@ class DeviceLoader:
         indices = self._indices()
         # Offsets and flips are drawn for every image of the data set, then picked by index, so an
         # image's augmentation does not depend on the number of ranks.
-        generator = _epoch_generator(self.seed + 7919, self.epoch)
+        generator = _epoch_generator(self.seed + 7919, self.epoch)  # another seed than the order's
         count = len(self.labels)
         dy = torch.randint(0, 2 * self.padding + 1, (count,), generator=generator)[indices]
         dx = torch.randint(0, 2 * self.padding + 1, (count,), generator=generator)[indices]
@@ -128,9 +139,8 @@ class DeviceLoader:
                                      self.padding)
             if self.augment in ("crop+flip", "flip"):
                 images = random_flip(images, flip[start:start + len(batch)])
-            images = (images.to(self.dtype) - self.pixel_mean) / self.pixel_std
-            layout = torch.channels_last if self.channels_last else torch.contiguous_format
-            yield images.contiguous(memory_format=layout), labels
+            images = normalize(images, dtype=self.dtype, stats=(self.pixel_mean, self.pixel_std))
+            yield images.contiguous(memory_format=memory_format(self.channels_last)), labels
 
 
 class AugmentedDataset(torch.utils.data.Dataset):
@@ -166,14 +176,13 @@ class EpochDataLoader(torch.utils.data.DataLoader):
 
     def set_epoch(self, epoch):
         if self.generator is not None:
-            self.generator.manual_seed(self.seed * 1_000_003 + epoch)
+            self.generator.manual_seed(epoch_seed(self.seed, epoch))
         if hasattr(self.sampler, "set_epoch"):
             self.sampler.set_epoch(epoch)
 
     def __iter__(self):
-        layout = torch.channels_last if self.channels_last else torch.contiguous_format
         for images, labels in super().__iter__():
-            images = images.to(self.device, non_blocking=True).contiguous(memory_format=layout)
+            images = images.to(self.device, non_blocking=True).contiguous(memory_format=memory_format(self.channels_last))
             yield images, labels.to(self.device, non_blocking=True)
 
 
@@ -183,9 +192,12 @@ def make_dataloader(images, labels, batch_size, *, train, augment="crop+flip", n
     alive from epoch to epoch), batches pinned in host memory when they travel to a GPU."""
     dataset = AugmentedDataset(images, labels, train=train, augment=augment)
     sampler = None
-    if world_size > 1:
+    if world_size > 1 and train:
         sampler = torch.utils.data.DistributedSampler(dataset, num_replicas=world_size, rank=rank,
-                                                      shuffle=train, seed=seed, drop_last=train)
+                                                      shuffle=True, seed=seed, drop_last=True)
+    elif world_size > 1:  # every test image exactly once over the ranks (DistributedSampler would pad)
+        dataset = torch.utils.data.Subset(dataset, shard_indices(len(dataset), 0, shuffle=False, seed=seed, rank=rank,
+                                                                 world_size=world_size, drop_last=False).tolist())
     return EpochDataLoader(dataset, batch_size=batch_size, shuffle=train and sampler is None,
                            sampler=sampler, drop_last=train, num_workers=num_workers,
                            persistent_workers=num_workers > 0, pin_memory=torch.device(device).type == "cuda",

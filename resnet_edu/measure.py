@@ -161,7 +161,9 @@ def compare_with_torchvision(model, name, image_size=224, batch_size=2, seed=0):
     torch.manual_seed(seed)
     reference = getattr(torchvision.models, name)(num_classes=model.fc.out_features)
     copy_weights(reference, model)
-    x = torch.randn(batch_size, 3, image_size, image_size)
+    device = next(model.parameters()).device
+    reference = reference.to(device)
+    x = torch.randn(batch_size, 3, image_size, image_size).to(device)
     model.eval(), reference.eval()
     out, expected = model(x), reference(x)
     return {

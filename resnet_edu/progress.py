@@ -8,10 +8,11 @@ Only rank 0 of a torchrun job reports (``enabled=False`` elsewhere makes every c
 
 class Reporter:
     """Progress bars and epoch lines (``config.progress``) and the live plot (``config.live_plot``);
-    with both switched off it stays silent."""
+    with both switched off it says only what to do after Ctrl-C. ``checkpoint`` is where the run
+    saves (None: nowhere), for that message."""
 
-    def __init__(self, config, precision, enabled=True):
-        self.config, self.enabled = config, enabled
+    def __init__(self, config, precision, checkpoint=None, enabled=True):
+        self.config, self.checkpoint, self.enabled = config, checkpoint, enabled
         self.bar, self.live_plot, self.saved_epoch = None, None, None
         if enabled and config.live_plot:
             from .pictures.plots import LivePlot  # matplotlib only when a plot is wanted
@@ -23,7 +24,8 @@ class Reporter:
         return self.enabled and self.config.progress
 
     def resumed(self, path, epoch):
-        self.saved_epoch = epoch
+        if path == self.checkpoint:
+            self.saved_epoch = epoch
         if self.printing:
             print(f"Resumed from {path} after epoch {epoch} of {self.config.epochs}.")
 
@@ -40,21 +42,23 @@ class Reporter:
     def saved(self, epoch):
         self.saved_epoch = epoch
 
-    def end_epoch(self, history):
+    def close(self):
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+    def end_epoch(self, history):
+        self.close()
         if self.live_plot is not None and history.test_acc[-1] is not None:
             self.live_plot.update(history)
         if self.printing:
             print(epoch_line(history, self.config.epochs), flush=True)
 
-    def interrupted(self, history, checkpoint):
-        if self.bar is not None:
-            self.bar.close()
+    def interrupted(self, history):
+        self.close()
         if not self.enabled:
             return
-        kept = f"the checkpoint {checkpoint} holds epoch {self.saved_epoch}" if checkpoint and self.saved_epoch \
+        kept = f"the checkpoint {self.checkpoint} holds epoch {self.saved_epoch}" if self.saved_epoch \
             else "no checkpoint was written"
         print(f"\nInterrupted after {len(history)} finished epoch(s) of {self.config.epochs}; {kept}. "
               f"Resume with resume=True (command line: --resume).")

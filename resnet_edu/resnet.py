@@ -8,7 +8,7 @@ order, the same shapes, the same initialisation and the same computation, so
 import torch
 from torch import nn
 
-from .blocks import SHORTCUT_OPTIONS, BasicBlock, Bottleneck
+from .blocks import BasicBlock, Bottleneck
 
 STEMS = ("imagenet", "cifar")
 STAGE_WIDTHS = (64, 128, 256, 512)  # the paper's Table 1; later stages also halve the resolution
@@ -27,18 +27,13 @@ def _check_layers(layers):
         )
 
 
-def _check_arguments(layers, num_classes, stem, shortcut):
+def _check_arguments(layers, num_classes, stem):
     _check_layers(layers)
     if stem not in STEMS:
         raise ValueError(
             f"stem must be one of {STEMS}; got {stem!r}. 'imagenet' is the paper's 7x7 stride-2 "
             f"convolution and max-pool (for 224x224 images), 'cifar' a 3x3 stride-1 convolution "
             f"without max-pool (for 32x32 images)."
-        )
-    if shortcut not in SHORTCUT_OPTIONS:
-        raise ValueError(
-            f"shortcut must be one of {SHORTCUT_OPTIONS} (the paper's options A, B, C); "
-            f"got {shortcut!r}. 'B' is torchvision's choice."
         )
     if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 1:
         raise ValueError(f"num_classes must be an integer of at least 1; got {num_classes!r}")
@@ -75,7 +70,7 @@ class ResNet(nn.Module):
     def __init__(self, block, layers, num_classes=1000, stem="imagenet", shortcut="B",
                  zero_init_residual=False):
         super().__init__()
-        _check_arguments(layers, num_classes, stem, shortcut)
+        _check_arguments(layers, num_classes, stem)  # the shortcut option: blocks.make_shortcut checks it
         self.stem = stem
         self.min_input_size = 32 if stem == "imagenet" else 8  # the product of all strides
 
@@ -178,6 +173,16 @@ def resnet101(**kwargs):
 def resnet152(**kwargs):
     """ResNet152: Bottleneck, [3, 8, 36, 3]."""
     return ResNet(Bottleneck, [3, 8, 36, 3], **kwargs)
+
+
+def stride_on_first_1x1(module):
+    """Move the stride of every strided Bottleneck in ``module`` (one block or a whole ResNet) from
+    its 3x3 to its first 1x1: ResNet v1, the placement of the authors' released models. Works in
+    place, returns ``module``; no parameter changes."""
+    for block in module.modules():
+        if isinstance(block, Bottleneck) and block.conv2.stride != (1, 1):
+            block.conv1.stride, block.conv2.stride = block.conv2.stride, (1, 1)
+    return module
 
 
 BUILDERS = {

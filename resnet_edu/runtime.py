@@ -62,10 +62,12 @@ def cpu_has_native_bf16():
     """True where the processor has bf16 instructions (AVX512-BF16 or AMX), read from /proc/cpuinfo,
     and PyTorch uses its AVX512 kernels (not lowered to AVX2 by ``$ATEN_CPU_CAPABILITY``).
 
-    Elsewhere oneDNN may still run bf16, but emulated, which is slower than fp32. Measured on this
-    project's 2-core Xeon (AVX512-BF16, no AMX): a bf16 training step of ResNet18 (ImageNet stem) runs
-    at about 0.85x the speed of fp32 (the speed ladder in benchmarks/results/), yet the quick recipe,
-    tuned in bf16, reached 68.2% in bf16 against 62.4% in fp32 (seed 0, two epochs), so bf16 stays.
+    Elsewhere oneDNN may still run bf16, but emulated, which is slower than fp32. Native bf16 is not
+    always faster either: in the speed ladders of benchmarks/results/ the bf16 rung ran at 0.86x the
+    fp32 rung above it on this project's 2-core Intel Xeon (553 against 645 images/s) and at 1.27x on
+    its 2-core AMD EPYC (694 against 548). bf16 is chosen wherever it is native all the same: the quick
+    recipe, tuned in bf16, reached 68.15% in bf16 and 65.66% in fp32 (seed 0, the AMD EPYC with its
+    kernels limited to AVX2 for the fp32 run).
     """
     try:
         flags = Path("/proc/cpuinfo").read_text()

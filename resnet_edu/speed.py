@@ -12,8 +12,9 @@ On a CPU the default ladder leaves out rungs that make no sense there: mixed pre
 processor has no native bf16, and torch.compile, whose compilation takes minutes on a laptop CPU
 for little gain. Notebook 05 and the benchmarks call :func:`speed_ladder`.
 
-Each rung is measured by the trainer itself: :func:`resnet_edu.train.fit` runs one warm-up epoch and
-then ``repeats`` timed epochs of ``steps`` steps, and the ladder reads their images per second.
+Each rung is measured by the trainer itself: :func:`measure_rung` asks :func:`resnet_edu.train.fit`
+for ``1 + repeats`` epochs of ``steps`` steps and reads the images per second of all but the first,
+which pays for warming up.
 """
 
 import statistics

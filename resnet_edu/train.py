@@ -8,8 +8,9 @@ watches: progress bars, the epoch line, the live plot, the Ctrl-C message
 (:mod:`resnet_edu.progress`). The command line is :mod:`resnet_edu.cli` (``python -m resnet_edu``).
 
 Resuming restores model, optimiser, scheduler, gradient scaler, every random state and the epoch,
-so an interrupted run ends with exactly the weights of an uninterrupted one (bit for bit on a CPU;
-on a GPU cuDNN's autotuned kernels make runs agree only to rounding). With ``compile=True`` one
+so an interrupted run with the device loader ends with exactly the weights of an uninterrupted one
+(bit for bit on a CPU; on a GPU cuDNN's autotuned kernels make runs agree only to rounding). The
+DataLoader baseline resumes too, but its worker processes draw new random seeds, so not exactly. With ``compile=True`` one
 training step and one evaluation batch run before the clock starts, so compilation is reported
 apart (``History.warmup_seconds``), not hidden in the first epoch.
 """
@@ -30,9 +31,9 @@ from .files import atomic_write
 from .loaders import AUGMENTATIONS, DeviceLoader, make_dataloader
 from .metrics import logits_of
 from .progress import Reporter
-from .resnet import build
+from .resnet import BUILDERS, STEMS, build
 from .runtime import (any_across_ranks, autocast, choose_precision, configure, device_name, digests_across_ranks,
-                      setup, sum_across_ranks, sync_buffers, synchronize)
+                      setup, sum_across_ranks, sync_buffers, synchronize, weights_digest)
 
 # ----------------------------------------------------------------------------- the configuration
 
@@ -77,8 +78,9 @@ class TrainConfig:
 
     def __post_init__(self):
         problems = [f"{name} must be one of {allowed}; got {getattr(self, name)!r}"
-                    for name, allowed in (("precision", PRECISIONS), ("loader", LOADERS), ("schedule", SCHEDULES),
-                                          ("augment", AUGMENTATIONS)) if getattr(self, name) not in allowed]
+                    for name, allowed in (("model", tuple(BUILDERS)), ("stem", STEMS), ("precision", PRECISIONS),
+                                          ("loader", LOADERS), ("schedule", SCHEDULES), ("augment", AUGMENTATIONS))
+                    if getattr(self, name) not in allowed]
         problems += [f"{name} must be {rule}; got {getattr(self, name)!r}" for name, rule, ok in (
             ("epochs", "at least 1", self.epochs >= 1),
             ("batch_size", "at least 1", self.batch_size >= 1),
@@ -139,8 +141,9 @@ def make_optimizer(model, config):
     no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim <= 1]  # BN, biases
     groups = [{"params": decay, "weight_decay": config.weight_decay},
               {"params": no_decay, "weight_decay": 0.0}]
-    fused = next(model.parameters()).device.type == "cuda"
-    return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, nesterov=True, fused=fused or None)
+    on_gpu = next(model.parameters()).device.type == "cuda"
+    # fused=None lets PyTorch choose its default (a per-tensor loop) where no fused kernel exists
+    return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, nesterov=True, fused=True if on_gpu else None)
 
 
 def lr_factor(step, total_steps, warmup_steps, schedule):
@@ -194,13 +197,18 @@ def make_loaders(data, config, device, rank=0, world_size=1):
     kinds yield batches on ``device``, normalised, in the memory layout the config asks for."""
     if config.batch_size % world_size:
         raise ValueError(f"batch_size {config.batch_size} must divide evenly over {world_size} ranks")
+    per_rank, images = config.batch_size // world_size, len(data.train_labels) // world_size
+    if images < per_rank:
+        where = "" if world_size == 1 else f" per rank ({world_size} ranks)"
+        raise ValueError(f"batch_size {config.batch_size} leaves not one full batch per epoch: there are {images} "
+                         f"training images{where}. Use a smaller batch_size or more images.")
     common = dict(device=device, channels_last=config.channels_last, seed=config.seed, rank=rank,
                   world_size=world_size)
     if config.loader == "device":
-        return (DeviceLoader(data.train_images, data.train_labels, config.batch_size // world_size, train=True,
+        return (DeviceLoader(data.train_images, data.train_labels, per_rank, train=True,
                              augment=config.augment, **common),
                 DeviceLoader(data.test_images, data.test_labels, config.eval_batch_size, train=False, **common))
-    return (make_dataloader(data.train_images, data.train_labels, config.batch_size // world_size, train=True,
+    return (make_dataloader(data.train_images, data.train_labels, per_rank, train=True,
                             augment=config.augment, num_workers=config.num_workers, **common),
             make_dataloader(data.test_images, data.test_labels, config.eval_batch_size, train=False,
                             num_workers=config.num_workers, **common))
@@ -267,14 +275,14 @@ def fit(model, data, config, *, resume=None, callback=None):
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")  # a no-op unless fp16
     criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     parts = dict(model=plain, optimizer=optimizer, scheduler=scheduler, scaler=scaler)  # a checkpoint's state
-    checkpoint = Path(config.out_dir) / CHECKPOINT_NAME if config.out_dir else None
-    report = Reporter(config, precision, enabled=rank == 0)
+    checkpoint = checkpoint_path(config)
+    report = Reporter(config, precision, checkpoint, enabled=rank == 0)
     history = start_or_resume(resume_path(resume, config), parts, config.seed + rank, report)
-    if config.compile:
-        history.warmup_seconds = warm_up(model, plain, train_loader, test_loader, criterion, precision, config)
     check_every = 1 if device.type == "cpu" else 25  # a NaN check waits for the GPU: there, every 25 steps
     history.status = "running"
     try:
+        if config.compile:
+            history.warmup_seconds = warm_up(model, plain, train_loader, test_loader, criterion, precision, config)
         for epoch in range(len(history), config.epochs):
             model.train()
             train_loader.set_epoch(epoch)
@@ -319,8 +327,11 @@ def fit(model, data, config, *, resume=None, callback=None):
         history.status = "finished"
     except KeyboardInterrupt:
         history.status = "interrupted"
-        report.interrupted(history, checkpoint)
-    digests = digests_across_ranks(plain)
+        report.interrupted(history)
+    finally:
+        report.close()
+    # Interrupted ranks may stand at different points: only a finished run gathers every rank's digest.
+    digests = digests_across_ranks(plain) if history.status == "finished" else [weights_digest(plain)]
     if rank == 0 and config.out_dir:
         write_metrics(Path(config.out_dir) / METRICS_NAME, history, config, precision, device, data, digests)
     return history
@@ -331,6 +342,11 @@ def every(epoch, interval, epochs):
     return (epoch + 1) % interval == 0 or epoch + 1 == epochs
 
 
+def checkpoint_path(config):
+    """Where the run's checkpoint goes: ``out_dir/checkpoint.pt``, or None when out_dir is not set."""
+    return Path(config.out_dir) / CHECKPOINT_NAME if config.out_dir else None
+
+
 def resume_path(resume, config):
     """The checkpoint to resume from: None, ``out_dir/checkpoint.pt`` for True, or the path given."""
     if resume in (None, False):
@@ -338,7 +354,7 @@ def resume_path(resume, config):
     if resume is True or resume == "auto":
         if not config.out_dir:
             raise ValueError("resume=True looks for checkpoint.pt in out_dir, but out_dir is not set")
-        return Path(config.out_dir) / CHECKPOINT_NAME
+        return checkpoint_path(config)
     return Path(resume)
 
 
@@ -363,19 +379,22 @@ def stop_if_non_finite(loss_sums, epoch, config, device):
     bad = (~torch.isfinite(loss_sums)).nonzero().flatten().tolist()
     if not any_across_ranks(bool(bad), device):
         return
-    where = f"{config.out_dir}/{CHECKPOINT_NAME}" if config.out_dir else "none (out_dir not set)"
+    where = checkpoint_path(config) or "none (out_dir not set)"
     what = f"{loss_sums[bad[0]].item()} at epoch {epoch + 1}, step {bad[0] + 1}" if bad else "non-finite on another rank"
     raise NonFiniteLossError(
         f"the loss became {what} (checked after step {len(loss_sums)}); training stopped. The last good "
-        f"checkpoint: {where}. Usual causes: a learning rate too high (lr={config.lr}), fp16 without a "
-        f"gradient scaler, or broken input data. Lower lr, or try precision='fp32', then resume or start again.")
+        f"checkpoint: {where}. Usual causes: a learning rate too high (lr={config.lr}), fp16's small range, "
+        f"or broken input data. Lower lr, or try precision='bf16' or 'fp32', then resume or start again.")
 
 
 # ----------------------------------------------------------------------------- evaluation
 
 @torch.no_grad()
 def evaluate(model, loader, precision="fp32", tta=False):
-    """Loss (without label smoothing) and accuracy over every image of the loader, all ranks summed."""
+    """Loss (without label smoothing) and accuracy over every image of the loader, all ranks summed.
+
+    ``loader`` is one of :mod:`resnet_edu.loaders`' loaders (batches arrive on ``loader.device``).
+    """
     model.eval()
     loss_sum = torch.zeros((), device=loader.device)  # float32: Apple's MPS has no float64
     correct = torch.zeros((), device=loader.device, dtype=torch.int64)
@@ -397,16 +416,18 @@ def warm_up(model, plain, train_loader, test_loader, criterion, precision, confi
     saved = {name: tensor.clone() for name, tensor in plain.state_dict().items()}
     device = train_loader.device
     start = time.perf_counter()
-    model.train()
-    images, labels = next(iter(train_loader))
-    with autocast(device, precision):
-        criterion(model(images), labels).backward()
-    model.eval()
-    with torch.no_grad(), autocast(device, precision):
-        logits_of(model, next(iter(test_loader))[0], config.tta)
-    synchronize(device)
-    plain.load_state_dict(saved)
-    plain.zero_grad(set_to_none=True)
+    try:
+        model.train()
+        images, labels = next(iter(train_loader))
+        with autocast(device, precision):
+            criterion(model(images), labels).backward()
+        model.eval()
+        with torch.no_grad(), autocast(device, precision):
+            logits_of(model, next(iter(test_loader))[0], config.tta)
+        synchronize(device)
+    finally:  # also after Ctrl-C: the model is left as it was
+        plain.load_state_dict(saved)
+        plain.zero_grad(set_to_none=True)
     return time.perf_counter() - start
 
 

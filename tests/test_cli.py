@@ -19,7 +19,9 @@ def run_cli(*flags, cache):
     (["--lr", "-1"], "--lr must be a positive number"),
     (["--batch-size", "0"], "--batch-size must be at least 1"),
     (["--data", "no/such/folder"], "CIFAR-10 was not found at no/such/folder (--data): no such file or folder"),
-    (["--resume", "--out", "{tmp}/empty"], "no checkpoint at {tmp}/empty/checkpoint.pt; train with --out set"),
+    (["--resume", "--out", "{tmp}/empty", "--batch-size", "8"],
+     "no checkpoint at {tmp}/empty/checkpoint.pt; train with --out set"),
+    (["--batch-size", "64"], "--batch-size 64 leaves not one full batch per epoch: there are 24 training images."),
 ])
 def test_a_mistake_ends_with_one_line_naming_the_flag(tmp_path, flags, message):
     result = run_cli(*[f.format(tmp=tmp_path) for f in flags] + ["--data", str(write_tiny_tarball(tmp_path))]

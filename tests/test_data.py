@@ -203,3 +203,13 @@ def test_subset_is_reproducible_and_sized():
     small = cifar.subset(train=10, test=5, seed=1)
     assert len(small.train_labels) == 10 and len(small.test_labels) == 5
     assert torch.equal(small.train_labels, cifar.subset(train=10, test=5, seed=1).train_labels)
+
+
+def test_the_cache_keeps_the_folders_class_names(isolated):
+    """A second load reads the cache; it must give the class names of the folder, not CIFAR-10's (two
+    torchrun ranks, one decoding and one reading the cache, once built models of different widths)."""
+    tarball = write_tiny_tarball(isolated)
+    decoded = load_cifar10(tarball, verbose=False)
+    cached = load_cifar10(tarball, verbose=False)
+    assert decoded.classes == cached.classes == TINY_CLASSES
+    assert torch.equal(decoded.train_labels, cached.train_labels)

@@ -31,6 +31,26 @@ def test_bottleneck_shows_reduce_and_expand_channels():
     assert {"1x1 conv, 64", "3x3 conv, 64", "1x1 conv, 256", "x: 256 x 56 x 56"} <= set(texts)
 
 
+def test_stride_placement_draws_v1_and_v15_from_real_blocks():
+    fig = diagrams.draw_stride_placement()
+    v1, v15 = ([t.get_text() for t in ax.texts] for ax in fig.axes)
+    assert fig.axes[0].get_title().startswith("v1: stride 2 on the first 1x1")
+    assert fig.axes[1].get_title().startswith("v1.5 (ResNet-B): stride 2 on the 3x3")
+    # the stride's label and where the resolution halves: after the 1x1 in v1, after the 3x3 in v1.5
+    assert "1x1 conv, 128, stride 2" in v1 and "3x3 conv, 128" in v1
+    assert "1x1 conv, 128" in v15 and "3x3 conv, 128, stride 2" in v15
+    assert [t for t in v1 if t.startswith("128 x")] == ["128 x 28 x 28", "128 x 28 x 28"]
+    assert [t for t in v15 if t.startswith("128 x")] == ["128 x 56 x 56", "128 x 28 x 28"]
+    for texts in (v1, v15):
+        assert "x: 256 x 56 x 56" in texts and "out: 512 x 28 x 28" in texts
+        assert "downsample\n1x1 conv, 512, stride 2\nBN" in texts
+    assert fig._repr_png_()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_stride_placement_is_not_one_of_the_committed_images():
+    assert diagrams.draw_stride_placement not in diagrams.DIAGRAMS.values()
+
+
 def test_stage_diagram_reads_block_kinds_and_resolutions_from_the_model():
     texts = _texts(diagrams.draw_resnet18_stages())
     assert texts.count("Identity Block\n64 -> 64") == 2

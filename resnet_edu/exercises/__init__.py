@@ -1,11 +1,13 @@
 """The exercise checkers of notebooks 01 to 05, and show_solution, which prints a reference solution."""
 
-from .bottleneck import check_bottleneck
+from .bottleneck import check_bottleneck, check_resnet50_predictions
 from .engine import show_solution
-from .four_stages import check_stage
-from .identity_and_conv_blocks import check_downsample
+from .four_stages import check_resnet18_predictions, check_stage
+from .identity_and_conv_blocks import (check_downsample, check_option_a_resnet50, check_stride_only_shortcut,
+                                       check_zero_pad_shortcut)
 from .residual_block import check_basic_block
 from .training import check_decay_groups, check_per_class_accuracy, check_random_flip
 
-__all__ = ["check_basic_block", "check_downsample", "check_stage", "check_bottleneck", "check_decay_groups",
-           "check_per_class_accuracy", "check_random_flip", "show_solution"]
+__all__ = ["check_basic_block", "check_downsample", "check_stride_only_shortcut", "check_zero_pad_shortcut",
+           "check_option_a_resnet50", "check_stage", "check_resnet18_predictions", "check_bottleneck", "check_decay_groups",
+           "check_resnet50_predictions", "check_per_class_accuracy", "check_random_flip", "show_solution"]

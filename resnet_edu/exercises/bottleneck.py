@@ -1,26 +1,27 @@
-"""The checker of notebook 04's bottleneck block, ``check_bottleneck``, and the block's known mistakes.
+"""The checkers of notebook 04: ``check_bottleneck`` (the bottleneck block and its known mistakes)
+and ``check_resnet50_predictions`` (exercise 2, predict, then check).
 
 A learner's ``MyBottleneck(in_channels, width, stride=1)`` is compared with
 :class:`resnet_edu.blocks.Bottleneck` in the three places ResNet50 uses it: first the facts of
-the exercise (the expansion, where the stride sits, whether the shortcut projects), then the
-engine's generic checks.
+the exercise (the expansion, whether the shortcut projects, which convolution carries the stride),
+then the engine's generic checks. :func:`resnet_edu.resnet.stride_on_first_1x1` builds the v1 placement that the
+checker recognises, the notebook measures and the solutions use.
 """
+
+import copy
+import functools
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..blocks import Bottleneck
-from .engine import Case, Mistake, check_facts_then_reference, checking, conv_bn_units, is_buildable
+from ..measure import count_macs, count_parameters
+from ..resnet import resnet50, resnet101, stride_on_first_1x1
+from .engine import (Case, Mistake, check_facts_then_reference, checking, describe_conv,
+                     is_buildable)
+from .predictions import Question, check_predictions
 from .residual_block import shortcut
-
-
-def _bottleneck_v1(ref, x):
-    """The reference block with the stride moved from the 3x3 to the first 1x1 (the paper's v1)."""
-    stride = ref.conv2.stride
-    out = F.relu(ref.bn1(F.conv2d(x, ref.conv1.weight, stride=stride)))
-    out = F.relu(ref.bn2(F.conv2d(out, ref.conv2.weight, padding=1)))
-    return F.relu(ref.bn3(ref.conv3(out)) + shortcut(ref, x))
 
 
 def _bottleneck_branch(ref, x, relu_after_3x3=True):
@@ -30,10 +31,12 @@ def _bottleneck_branch(ref, x, relu_after_3x3=True):
 
 
 V1_MISTAKE = Mistake(
-    "stride on the first 1x1 (the paper's v1)", _bottleneck_v1,
-    "the 1x1 reduction carries the stride, so it skips three of every four pixels before any "
-    "convolution looks at them. torchvision and resnet_edu put the stride on the 3x3 (ResNet v1.5): "
-    "conv1 gets stride 1, conv2 gets the stride.")
+    "stride on the first 1x1 (the paper's v1)",
+    lambda ref, x: stride_on_first_1x1(copy.deepcopy(ref))(x),
+    "the 1x1 reduction carries the stride, as in the models the paper's authors released (ResNet "
+    "v1), so it skips three of every four pixels before any convolution looks at them. torchvision "
+    "and resnet_edu put the stride on the 3x3 (ResNet v1.5): conv1 gets stride 1, conv2 gets the "
+    "stride.")
 
 BOTTLENECK_MISTAKES = [
     V1_MISTAKE,
@@ -60,6 +63,13 @@ BOTTLENECK_CASES = [
          {"stride": 2}, (2, 256, 8, 8)),
 ]
 
+# The convolutions of a strided bottleneck, told apart by their shapes: (in, out, kernel) as
+# functions of the case's in_channels and width. The branch's three come in the order they run.
+BRANCH_ROLES = {"the 1x1 reduction": lambda c, w: (c, w, (1, 1)),
+                "the 3x3": lambda c, w: (w, w, (3, 3)),
+                "the expanding 1x1": lambda c, w: (w, 4 * w, (1, 1))}
+PROJECTION_ROLE = ("the projection", lambda c, w: (c, 4 * w, (1, 1)))
+
 
 def _check_expansion(result, candidate_class):
     expansion = getattr(candidate_class, "expansion", None)
@@ -71,12 +81,35 @@ def _check_expansion(result, candidate_class):
                     "channels leave the block. Add `expansion = 4` to the class body.")
 
 
-def _check_projection(result, block, case):
-    """Whether the shortcut projects exactly where it must."""
+def _convs_by_role(block, case):
+    """{role: the learner's convolution with that shape}, or None when the shapes do not tell the
+    roles apart (a missing or extra convolution: the generic checks report it)."""
+    in_channels, width = case.args
+    convs = [m for m in block.modules() if isinstance(m, nn.Conv2d)]
+    found = {}
+    for role, shape in list(BRANCH_ROLES.items()) + [PROJECTION_ROLE]:
+        wanted = shape(in_channels, width)
+        matches = [c for c in convs if (c.in_channels, c.out_channels, c.kernel_size) == wanted]
+        if len(matches) > 1:
+            return None
+        if matches:
+            found[role] = matches[0]
+    return found if all(role in found for role in BRANCH_ROLES) else None
+
+
+def _size_after(size, conv):
+    """The height (= width) of a square map of ``size`` after ``conv``."""
+    (k, _), (s, _), (p, _), (d, _) = conv.kernel_size, conv.stride, conv.padding, conv.dilation
+    return (size + 2 * p - d * (k - 1) - 1) // s + 1
+
+
+def _check_projection(result, block, case, convs):
+    """Whether the shortcut projects exactly where it must, with the block's stride."""
     in_channels, width = case.args
     stride = case.kwargs["stride"]
     must_project = Bottleneck(in_channels, width, stride).downsample is not None
     projects = len([m for m in block.modules() if isinstance(m, nn.Conv2d)]) > 3
+    projection = (convs or {}).get(PROJECTION_ROLE[0])
     if must_project and not projects:
         why = "the stride is 2" if stride != 1 else f"the channels change ({in_channels} -> {4 * width})"
         result.fail(f"missing projection: {why}, so x must pass a 1x1 convolution with the block's "
@@ -85,36 +118,62 @@ def _check_projection(result, block, case):
     elif projects and not must_project:
         result.fail("a projection where none is needed: the input and output shapes are equal, so "
                     "the shortcut is x itself (downsample = None)")
+    elif projection is not None and projection.stride != (stride, stride):
+        result.fail(f"the projection ({describe_conv(projection)}) has stride {projection.stride[0]}, "
+                    f"expected {stride}: the shortcut must change the resolution exactly as the "
+                    "branch does, or x and F(x) cannot be added. Build it with the block's stride.")
     else:
         result.ok("a projection shortcut" if must_project else "the shortcut is x itself")
 
 
-def _check_stride_position(result, block, case):
-    """Which convolution carries the stride of a strided block."""
-    width, stride = case.args[1], case.kwargs["stride"]
-    try:
-        units = conv_bn_units(block, torch.zeros(case.input_shape))
-    except Exception:  # forward fails: the generic checks report it
-        return
-    threes = [conv for conv, _ in units if conv.kernel_size == (3, 3)]
-    strided_reduce = [conv for conv, _ in units
-                      if conv.kernel_size == (1, 1) and conv.out_channels == width and conv.stride != (1, 1)]
-    if threes and threes[0].stride == (stride, stride) and not strided_reduce:
+def _stride_problem(strided, convs, case):
+    """Why the branch's strides are wrong, in words, or None when only the 3x3 carries the stride."""
+    stride, size = case.kwargs["stride"], case.input_shape[-1]
+    three = convs["the 3x3"]
+    branch_size = size
+    for role in BRANCH_ROLES:  # in the order the branch runs them
+        branch_size = _size_after(branch_size, convs[role])
+    expected_size = (size - 1) // stride + 1
+    sizes = (f"so F(x) comes out {branch_size}x{branch_size} while the shortcut gives "
+             f"{expected_size}x{expected_size}")
+    if strided == ["the 3x3"] and three.stride == (stride, stride):
+        return None
+    if strided == ["the 1x1 reduction"] and three.stride == (1, 1):
+        return (f"{V1_MISTAKE.name}: the 3x3 convolution has stride 1, expected {stride}; "
+                f"{V1_MISTAKE.explanation}")
+    if len(strided) > 1:
+        named = " and ".join(f"{role} ({describe_conv(convs[role])})" for role in strided)
+        times = "twice" if len(strided) == 2 else f"{len(strided)} times"
+        return (f"the branch downsamples {times}: {named} each carry a stride, {sizes}: "
+                f"1/{(expected_size // branch_size) ** 2} of the pixels. The shortcut is right; the "
+                "branch must halve the resolution once. Keep the stride on the 3x3 alone (v1.5): "
+                "the 1x1 convolutions get stride 1.")
+    if not strided:
+        return (f"the branch never downsamples: none of its convolutions has a stride, {sizes}. "
+                f"Give the 3x3 convolution stride={stride} (v1.5).")
+    where = strided[0]
+    return (f"the stride sits on {where} ({describe_conv(convs[where])}), not on the 3x3: the 3x3 "
+            f"convolution has stride {three.stride[0]}, expected {stride}. Put the stride on the 3x3 "
+            "(v1.5); every other convolution of the branch gets stride 1.")
+
+
+def _check_stride_position(result, convs, case):
+    """Which convolution of the branch carries the stride of a strided block (read from the
+    modules, so that a branch whose shape is wrong is named before the addition fails)."""
+    strided = [role for role in BRANCH_ROLES if convs[role].stride != (1, 1)]
+    problem = _stride_problem(strided, convs, case)
+    if problem is None:
         result.ok("the stride sits on the 3x3 convolution (v1.5, as torchvision)")
-    elif strided_reduce:
-        three_stride = threes[0].stride[0] if threes else "?"
-        result.fail(f"{V1_MISTAKE.name}: the 3x3 convolution has stride {three_stride}, "
-                    f"expected {stride}; {V1_MISTAKE.explanation}")
-    elif threes:
-        result.fail(f"the 3x3 convolution has stride {threes[0].stride[0]}, expected {stride}: the "
-                    "first block of a stage halves the resolution with the stride of its 3x3")
+    else:
+        result.fail(problem)
 
 
 def _check_bottleneck_layout(result, block, case):
     """Whether a projection exists where it must, and, in a strided block, where the stride sits."""
-    _check_projection(result, block, case)
-    if case.kwargs["stride"] != 1:
-        _check_stride_position(result, block, case)
+    convs = _convs_by_role(block, case) if case.kwargs["stride"] != 1 else None
+    _check_projection(result, block, case, convs)
+    if convs is not None:
+        _check_stride_position(result, convs, case)
 
 
 def check_bottleneck(candidate_class):
@@ -127,3 +186,53 @@ def check_bottleneck(candidate_class):
                 check_facts_then_reference(result, candidate_class, Bottleneck, case, name,
                                            _check_bottleneck_layout, BOTTLENECK_MISTAKES)
     return result
+
+
+# ---------------------------------------------------------------------------------------- exercise 2
+
+
+@functools.cache  # the checker may run many times; the models do not change
+def _measure(build, v1=False):
+    """(parameters, MACs at 224x224) of a model built on the meta device (shapes, no values),
+    with the stride on the 3x3 (v1.5) or, if ``v1``, on the first 1x1."""
+    with torch.device("meta"):
+        model = build()
+    if v1:
+        stride_on_first_1x1(model)
+    return count_parameters(model), count_macs(model)
+
+
+def _v15_extra_macs(build):
+    """How many more MACs the v1.5 stride placement costs than v1, at 224x224."""
+    return _measure(build)[1] - _measure(build, v1=True)[1]
+
+
+def _v15_extra_share(build):
+    return _v15_extra_macs(build) / _measure(build, v1=True)[1]
+
+
+RESNET50_QUESTIONS = [
+    Question("bottleneck_512_128_parameters", "1. parameters of Bottleneck(512, 128)",
+             lambda: count_parameters(Bottleneck(512, 128)),
+             hint="Count the weights of the three convolutions (none has a bias), then a weight and a "
+                  "bias per channel of each BN; there is no projection, since 512 = 4 x 128."),
+    Question("resnet101_minus_resnet50_parameters", "2. parameters ResNet101 has more than ResNet50",
+             lambda: _measure(resnet101)[0] - _measure(resnet50)[0],
+             hint="Only layer3 differs: how many more blocks, and what does one of them hold? All the "
+                  "extra blocks are Identity Blocks of width 256 (1024 channels in and out)."),
+    Question("resnet101_v15_extra_macs_millions",
+             "3. millions of MACs that v1.5 costs more than v1 in ResNet101 (224x224)",
+             lambda: _v15_extra_macs(resnet101) / 1e6, tolerance=0.01,
+             hint="Which blocks differ between v1 and v1.5, and does ResNet101 have more of them "
+                  "than ResNet50?"),
+    Question("resnet101_share_more_or_less",
+             "4. that extra as a share of v1's MACs, 'more' or 'less' than ResNet50's?",
+             lambda: "less" if _v15_extra_share(resnet101) < _v15_extra_share(resnet50) else "more",
+             hint="Compare the extra MACs of question 3 with the size of the whole model."),
+]
+
+
+def check_resnet50_predictions(answers):
+    """Exercise 2 of notebook 04: each prediction in the dict ``answers`` against the measurement."""
+    return check_predictions("resnet50_predictions", "Checking your predictions against measurements",
+                             RESNET50_QUESTIONS, answers)

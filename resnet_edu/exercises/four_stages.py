@@ -1,4 +1,5 @@
-"""The checker of notebook 03's stage builder, ``check_stage``.
+"""The checkers of notebook 03: ``check_stage`` (exercise 1, the stage builder) and
+``check_resnet18_predictions`` (exercise 2, predict, then check).
 
 A learner's ``make_stage(block, in_channels, width, num_blocks, stride)`` is built for stages of
 ResNet18, ResNet34 and ResNet50 and compared with :func:`resnet_edu.resnet.make_stage`, which
@@ -6,9 +7,13 @@ ResNet builds its four stages with: first the facts of a stage (how many blocks,
 the stride, the in_channels bookkeeping, which blocks project), then the engine's generic checks.
 """
 
+import torch
+
 from ..blocks import BasicBlock, Bottleneck, block_kind
-from ..resnet import make_stage
+from ..measure import count_macs, count_parameters, shape_trace
+from ..resnet import ResNet, make_stage, resnet18
 from .engine import Case, check_facts_then_reference, checking, is_buildable
+from .predictions import Question, check_predictions
 
 
 class StageCase(Case):
@@ -105,3 +110,44 @@ def check_stage(candidate_function):
             check_facts_then_reference(result, candidate_function, make_stage, case, name,
                                        _check_stage_blocks)
     return result
+
+
+# ---------------------------------------------------------------------------------------- exercise 2
+
+
+def _on_meta(build, *args, **kwargs):
+    """A model with every shape and no values: counting parameters, MACs and shapes needs no more."""
+    with torch.device("meta"):
+        return build(*args, **kwargs)
+
+
+def conv_block_names(model):
+    """The Conv Blocks of a ResNet as a set of names such as {'layer2[0]'}."""
+    return {f"{stage}[{i}]" for stage in ("layer1", "layer2", "layer3", "layer4")
+            for i, block in enumerate(getattr(model, stage)) if block_kind(block) == "Conv Block"}
+
+
+RESNET18_QUESTIONS = [
+    Question("parameters_100_classes", "1. parameters of resnet18(num_classes=100)",
+             lambda: count_parameters(_on_meta(resnet18, num_classes=100)),
+             hint="Only the classifier depends on the number of classes: it has 512 weights and one "
+                  "bias per class; start from ResNet18's 11,689,512 parameters."),
+    Question("layer4_shape_at_320", "2. the shape leaving layer4 for one 320x320 image, (N, C, H, W)",
+             lambda: dict(shape_trace(_on_meta(resnet18), image_size=320))["layer4"],
+             hint="How many times do the stem and the stages halve the height and width? Give all four "
+                  "numbers as a tuple, the batch of one included."),
+    Question("resnet26_conv_blocks", "3. the Conv Blocks of ResNet(BasicBlock, [2, 3, 4, 3])",
+             lambda: conv_block_names(_on_meta(ResNet, BasicBlock, [2, 3, 4, 3])),
+             hint="A block needs a projection where the stride or the channel count changes. Name the "
+                  "blocks as a set of strings such as {'layer1[0]', 'layer1[1]'} (the index counts from 0)."),
+    Question("gmacs_at_448", "4. G MACs of ResNet18 for one 448x448 image (within 2%)",
+             lambda: round(count_macs(_on_meta(resnet18), image_size=448) / 1e9, 3), tolerance=0.02,
+             hint="A convolution's MACs are its output pixels times its weights. How many more output "
+                  "pixels does every convolution have at 448x448 than at 224x224 (1.814 G MACs)?"),
+]
+
+
+def check_resnet18_predictions(answers):
+    """Exercise 2 of notebook 03: each prediction in the dict ``answers`` against the measurement."""
+    return check_predictions("resnet18_predictions", "Checking your predictions against measurements",
+                             RESNET18_QUESTIONS, answers)

@@ -1,13 +1,24 @@
-"""The checker of notebook 02's shortcut exercise, ``check_downsample``.
+"""The checkers of notebook 02's exercises.
 
-Notebook 02's whole-block exercise is checked by ``check_basic_block`` (in :mod:`.residual_block`),
-the same checker as notebook 01's, with the Conv Blocks included.
+* ``check_downsample``: exercise 1, the shortcut of a block, None or a projection (1x1 conv + BN);
+* ``check_stride_only_shortcut``: exercise 1's questions about a shortcut test that looks only at
+  the stride;
+* ``check_zero_pad_shortcut``: exercise 2, the paper's option A, checked against
+  ``make_shortcut(..., option="A")`` with its known mistakes named;
+* ``check_option_a_resnet50``: exercise 3's questions about option A in ResNet50.
 """
 
+import torch
 import torch.nn.functional as F
 
-from ..blocks import make_shortcut
-from .engine import Case, Mistake, check_against_reference, checking, explain_exception, is_buildable
+from ..blocks import block_kind, make_shortcut
+from ..measure import count_parameters
+from ..resnet import resnet18, resnet50
+from .engine import (ATOL, RTOL, Case, Mistake, _construct, check_against_reference, checking,
+                     explain_exception, is_buildable)
+from .predictions import Question, check_predictions
+
+# ---------------------------------------------------------------------------------------- exercise 1
 
 DOWNSAMPLE_MISTAKES = [
     Mistake("ReLU in the shortcut", lambda r, x: F.relu(r(x)),
@@ -46,8 +57,8 @@ def _check_downsample_case(result, candidate_function, case, name):
         result.fail(f"returned {type(got).__name__}, expected None: the shape does not change, so "
                     "the shortcut is x itself (no parameters, no computation)")
     elif got is None:
-        result.fail(f"returned None, but the shape changes ({_shape_change(case)}), so x and F(x) "
-                    "cannot be added: project x whenever stride != 1 or in_channels != out_channels")
+        result.fail(f"returned None, but the shape changes ({_shape_change(case)}), so x cannot be "
+                    "added to F(x) as it is. Which shape changes does your test for None look at?")
     else:
         check_against_reference(result, candidate_function, _reference_downsample, case,
                                 DOWNSAMPLE_MISTAKES, name, announce=False)
@@ -61,3 +72,226 @@ def check_downsample(candidate_function):
         for case in DOWNSAMPLE_CASES if is_buildable(result, candidate_function) else []:
             _check_downsample_case(result, candidate_function, case, name)
     return result
+
+
+def residual_blocks(model):
+    """Every block of a ResNet's four stages, in order."""
+    return [block for stage in (model.layer1, model.layer2, model.layer3, model.layer4) for block in stage]
+
+
+def blocks_a_stride_only_test_gets_wrong(model):
+    """How many blocks of ``model`` the test "project when stride != 1" gets wrong: the blocks where
+    it disagrees with the shortcut the model built (a projection exactly where the shape changes)."""
+    return sum((block.stride != 1) != (block.downsample is not None) for block in residual_blocks(model))
+
+
+STRIDE_ONLY_QUESTIONS = [
+    Question("wrong_in_resnet18",
+             "1. in how many blocks of ResNet18 the stride-only test builds the wrong shortcut",
+             lambda: blocks_a_stride_only_test_gets_wrong(resnet18()),
+             hint="Section 2's table lists every block of ResNet18 with its channels and stride."),
+    Question("wrong_in_resnet50", "2. in how many blocks of ResNet50 it builds the wrong shortcut",
+             lambda: blocks_a_stride_only_test_gets_wrong(resnet50()),
+             hint="Look for blocks whose shape changes although their stride is 1."),
+]
+
+
+def check_stride_only_shortcut(answers):
+    """Exercise 1's questions: where the blog's test (a projection only when stride != 1) goes wrong."""
+    return check_predictions("stride_only_shortcut", "Checking your answers against the built models",
+                             STRIDE_ONLY_QUESTIONS, answers)
+
+
+# ---------------------------------------------------------------------------------------- exercise 2
+
+
+def _pad_channels(x, before, after):
+    return F.pad(x, (0, 0, 0, 0, before, after))  # F.pad names the last dimension first: W, H, C
+
+
+ZERO_PAD_CASES = [
+    Case("ResNet18's layer2[0], 64 -> 128 channels, stride 2", (64, 128, 2), {}, (2, 64, 8, 8)),
+    Case("an odd size, 32 -> 64 channels, stride 2", (32, 64, 2), {}, (2, 32, 7, 7)),
+    Case("ResNet50's layer1[0], 64 -> 256 channels, stride 1", (64, 256, 1), {}, (2, 64, 8, 8)),
+]
+
+ORDER_OF_CHANNELS = ("The paper does not say where the zero channels go, and a network trained from "
+                     "scratch works with any fixed place, but make_shortcut, the reference, keeps "
+                     "channel c of x at channel c and puts all the zeros after x's channels; follow "
+                     "that convention here.")
+ONE_PIXEL_PER_WINDOW = ("Option A is the identity performed with a stride of 2 (the paper, section "
+                        "3.3): it keeps one pixel of each 2 x 2 window, the one that option B's "
+                        "strided 1x1 convolution reads too.")
+
+ZERO_PAD_MISTAKES = [  # each computes what the reference r would output with the mistake
+    Mistake("zeros before x",
+            lambda r, x: _pad_channels(x[:, :, ::r.stride, ::r.stride], r.extra_channels, 0),
+            "your shortcut puts the zero channels first and x's channels after them. " + ORDER_OF_CHANNELS),
+    Mistake("zeros on both sides of x",
+            lambda r, x: _pad_channels(x[:, :, ::r.stride, ::r.stride], r.extra_channels // 2,
+                                       r.extra_channels - r.extra_channels // 2),
+            "your shortcut puts half the zero channels before x's channels and half after them (as "
+            "a popular CIFAR-10 implementation, akamaster/pytorch_resnet_cifar10, does). "
+            + ORDER_OF_CHANNELS),
+    Mistake("the wrong pixels",
+            lambda r, x: _pad_channels(x[:, :, r.stride - 1::r.stride, r.stride - 1::r.stride], 0,
+                                       r.extra_channels),
+            "your shortcut keeps the pixels in the odd rows and columns. The branch's 3x3 "
+            "convolution (padding 1, stride 2) centres its output pixel (i, j) on input pixel "
+            "(2i, 2j), an even row and column, and option B's 1x1 convolution with stride 2 reads "
+            "that pixel too. Keep the pixels the branch is centred on, so that the two terms of the "
+            "sum describe the same place of the image."),
+    Mistake("average pooling",
+            lambda r, x: _pad_channels(F.avg_pool2d(x, r.stride), 0, r.extra_channels),
+            "your shortcut averages each 2 x 2 window. " + ONE_PIXEL_PER_WINDOW + " (Averaging "
+            "before a projection is a later design, ResNet-D in He et al. 2019, 'Bag of Tricks for "
+            "Image Classification with Convolutional Neural Networks'.)"),
+    Mistake("max pooling",
+            lambda r, x: _pad_channels(F.max_pool2d(x, r.stride), 0, r.extra_channels),
+            "your shortcut keeps the largest value of each 2 x 2 window. " + ONE_PIXEL_PER_WINDOW),
+]
+
+
+def _grew(got, x_shape):
+    return got[2] > x_shape[2] or got[3] > x_shape[3]
+
+
+def _zero_pad_shape_problem(got, expected, x_shape, stride):
+    """In words, how the output's shape differs from the reference's (None if it does not)."""
+    if got == expected:
+        return None
+    if len(got) != 4:
+        return f"expected a 4-dimensional output (N, C, H, W) of shape {expected}, got shape {got}"
+    if got == x_shape:
+        return (f"returned a tensor of x's own shape {x_shape}; the branch of this block puts out "
+                f"{expected}, and the two are added")
+    problems = []
+    if got[2:] != expected[2:] and _grew(got, x_shape):
+        problems.append(f"height and width {got[2]} x {got[3]} from a {x_shape[2]} x {x_shape[3]} "
+                        "input: the zeros went into the height or the width. F.pad's tuple names the "
+                        "last dimension first (width, then height, then channels)")
+    elif got[2:] != expected[2:]:
+        problems.append(f"height and width {got[2]} x {got[3]}, expected {expected[2]} x {expected[3]}: "
+                        f"the branch's 3x3 convolution (padding 1, stride {stride}) turns {x_shape[2]} "
+                        f"rows into ceil({x_shape[2]} / {stride}) = {expected[2]}")
+    if got[1] != expected[1]:
+        problems.append(f"{got[1]} channels, expected {expected[1]} (the branch's output channels)")
+    return "wrong output shape: " + "; ".join(problems or [f"expected {expected}, got {got}"])
+
+
+def _zero_pad_value_problem(out, expected, reference, x):
+    """In words, what is wrong with an output of the right shape (None if it equals the reference's)."""
+    if torch.allclose(out, expected, atol=ATOL, rtol=RTOL):
+        return None
+    for mistake in ZERO_PAD_MISTAKES:
+        guess = mistake.output(reference, x)
+        if guess.shape == out.shape and torch.allclose(out, guess, atol=ATOL, rtol=RTOL):
+            return f"{mistake.name}: {mistake.explanation}"
+    kept = x.shape[1]
+    if torch.allclose(out[:, :kept], expected[:, :kept], atol=ATOL, rtol=RTOL):
+        return ("the appended channels are not all zero (torch.empty leaves whatever was in memory; "
+                "ones or a copy of x are not zero-padding)")
+    return ("the shape is right but the values differ from the reference's: check which pixels you "
+            "keep and in which channels x's values end up")
+
+
+def _gradient_reaches_x(module, reference, x):
+    """Whether backward through the learner's shortcut gives x the reference's gradient."""
+    mine, theirs = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    try:
+        module(mine).sum().backward()
+    except Exception:
+        return False
+    reference(theirs).sum().backward()
+    return mine.grad is not None and torch.equal(mine.grad, theirs.grad)
+
+
+def _check_zero_pad_case(result, candidate_class, case, name):
+    result.note(f"{case.title}: {case.call_text(name)} on an input of shape {case.input_shape}")
+    module = _construct(result, candidate_class, case, name)
+    if module is None:
+        return
+    parameters = count_parameters(module)
+    if parameters:
+        result.fail(f"it has {parameters:,} learnable parameters, but option A has none: it is built "
+                    "from x's own values and zeros alone (a 1x1 convolution is option B's projection)")
+        return
+    result.ok("no learnable parameters")
+    reference = make_shortcut(*case.args, option="A")
+    x = torch.randn(case.input_shape, generator=torch.Generator().manual_seed(0))
+    try:
+        with torch.no_grad():
+            out = module(x.clone())
+    except Exception as exc:
+        result.fail(f"forward of {case.call_text(name)} raised {explain_exception(exc)}")
+        return
+    if not isinstance(out, torch.Tensor):
+        result.fail(f"forward returned {type(out).__name__}, expected a tensor: end forward with return")
+        return
+    expected = reference(x)
+    shapes = tuple(out.shape), tuple(expected.shape), tuple(x.shape)
+    problem = (_zero_pad_shape_problem(*shapes, stride=case.args[2])
+               or _zero_pad_value_problem(out, expected, reference, x))
+    if problem:
+        result.fail(problem)
+        return
+    in_channels, out_channels, stride = case.args
+    result.ok(f'equals make_shortcut({in_channels}, {out_channels}, {stride}, option="A") on a random input, '
+              f"shape {tuple(expected.shape)}")
+    if _gradient_reaches_x(module, reference, x):
+        result.ok("the gradient reaches x through the pixels the shortcut keeps")
+    else:
+        result.fail("the gradient does not reach x as it should: build the output from x with torch "
+                    "operations (no .detach(), .data or NumPy), so that backward flows through it")
+
+
+def check_zero_pad_shortcut(candidate_class):
+    """Check a learner's option A shortcut, ``MyZeroPadShortcut(in_channels, out_channels, stride)``,
+    against ``make_shortcut(..., option="A")``: x subsampled with the stride, zero channels appended."""
+    name = getattr(candidate_class, "__name__", "your shortcut")
+    title = 'Checking your shortcut against make_shortcut(..., option="A")'
+    with checking("zero_pad_shortcut", title) as result:
+        for case in ZERO_PAD_CASES if is_buildable(result, candidate_class) else []:
+            try:
+                _check_zero_pad_case(result, candidate_class, case, name)
+            except Exception as exc:  # the learner's module can be anything: report, never raise
+                result.fail(f"the check could not finish: {explain_exception(exc)}")
+    return result
+
+
+# ---------------------------------------------------------------------------------------- exercise 3
+
+
+def channels_carrying_x(in_channels, out_channels, stride):
+    """How many channels of option A's shortcut hold values of x (the others are zero padding)."""
+    shortcut = make_shortcut(in_channels, out_channels, stride, option="A")
+    y = shortcut(torch.randn(1, in_channels, 8, 8))
+    return int((y.abs().sum(dim=(0, 2, 3)) > 0).sum())
+
+
+def padded_blocks(model):
+    """How many blocks of ``model`` have option A's zero-padding shortcut."""
+    return sum(block_kind(block) == "Pad Block" for block in residual_blocks(model))
+
+
+OPTION_A_RESNET50_QUESTIONS = [
+    Question("channels_carrying_x", "1. how many of the 256 channels of option A's shortcut in "
+             "ResNet50's layer1[0] carry x", lambda: channels_carrying_x(64, 256, 1),
+             hint="Option A adds no information to x: it keeps x's values and appends zeros."),
+    Question("padded_blocks",
+             "2. how many blocks of ResNet50 get a zero-padded shortcut under option A",
+             lambda: padded_blocks(resnet50(shortcut="A")),
+             hint="A block needs one wherever its shape changes; remember stage 1."),
+    Question("parameters_b_adds",
+             "3. how many parameters option B adds to ResNet50 over option A (within 5%)",
+             lambda: count_parameters(resnet50()) - count_parameters(resnet50(shortcut="A")),
+             tolerance=0.05,
+             hint="Each padded block becomes a projection: a 1x1 convolution with in x out weights, "
+                  "then a BN with 2 x out."),
+]
+
+
+def check_option_a_resnet50(answers):
+    """Exercise 3's questions: what option A would do in ResNet50."""
+    return check_predictions("option_a_resnet50", "Checking your answers against the built models",
+                             OPTION_A_RESNET50_QUESTIONS, answers)

@@ -10,6 +10,7 @@ import torch
 from ..loaders import random_flip
 from ..metrics import per_class_accuracy
 from ..resnet import resnet18
+from ..train import TrainConfig, make_optimizer
 from .engine import checking, explain_exception
 
 
@@ -27,7 +28,7 @@ def _call(result, function, *args):
 def _decay_group_problems(model, decay, no_decay):
     """What is wrong with the two groups (sets of parameter ids), each as a FAIL line."""
     names = {id(p): name for name, p in model.named_parameters()}
-    expected = {id(p) for p in model.parameters() if p.ndim > 1}
+    expected = {id(p) for p in make_optimizer(model, TrainConfig()).param_groups[0]["params"]}  # the trainer's
     overlap = sorted(names[i] for i in decay & no_decay if i in names)
     missing = sorted(name for i, name in names.items() if i not in decay | no_decay)
     decayed_bn = sorted(names[i] for i in decay - expected if i in names)
@@ -77,7 +78,7 @@ def check_per_class_accuracy(candidate):
         elif torch.allclose(answer, expected):
             result.ok(f"accuracies {[round(v, 3) for v in expected.tolist()]}: the diagonal over the row sums")
         elif torch.allclose(answer, matrix.diagonal().double()):
-            result.fail("these are counts of correct images; divide by how many images each class has")
+            result.fail("these are counts of correctly classified images, not the fraction of each class")
         elif torch.allclose(answer, matrix.diagonal().double() / matrix.sum(0).double()):
             result.fail("divided by the column sums (how often a class was predicted: its precision); "
                         "per-class accuracy divides by the row sums (how many images truly are that class)")

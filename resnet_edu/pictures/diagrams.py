@@ -6,7 +6,9 @@ a real forward pass for the shapes), so the pictures cannot drift from the code 
 * :func:`draw_residual_block`: x -> conv-BN-ReLU -> conv-BN -> (+ x) -> ReLU, with the shortcut arc;
 * :func:`draw_identity_and_conv_blocks`: the Identity Block and the Conv Block side by side;
 * :func:`draw_resnet18_stages`: the stem, the four stages and the head of ResNet18 at 224x224;
-* :func:`draw_bottleneck`: ResNet50's 1x1 reduce, 3x3, 1x1 expand block.
+* :func:`draw_bottleneck`: ResNet50's 1x1 reduce, 3x3, 1x1 expand block;
+* :func:`draw_stride_placement`: a stride-2 bottleneck with the stride on the first 1x1 (v1)
+  next to the same block with the stride on the 3x3 (v1.5).
 
 Each function returns a :class:`Diagram`, a ``matplotlib.figure.Figure`` built without pyplot, so a
 notebook shows it exactly once, as PNG, when it is the cell's value (in Jupyter and Colab alike),
@@ -28,7 +30,7 @@ from torch import nn
 
 from ..blocks import BasicBlock, Bottleneck, ZeroPadShortcut, block_kind
 from ..measure import shape_trace
-from ..resnet import resnet18
+from ..resnet import resnet18, stride_on_first_1x1
 
 COLOURS = {
     "conv": "#a9cbf5",
@@ -293,6 +295,28 @@ def draw_bottleneck(in_channels=256, width=64, stride=1, size=56):
                 f"3x3 at {width}, 1x1 expand x{block.expansion} to {width * block.expansion}", roles)
     _legend(fig, ["conv", "bn", "relu"] + (["projection"] if block.downsample is not None else []))
     fig.subplots_adjust(left=0.02, right=0.98, top=0.94, bottom=0.04)
+    return fig
+
+
+def draw_stride_placement(in_channels=256, width=128, size=56):
+    """Where a downsampling bottleneck puts its stride: v1 and v1.5 side by side.
+
+    Both panels are ``Bottleneck(in_channels, width, stride=2)`` run on an in_channels x size x size
+    input (by default ResNet50's layer2[0] at 224x224); the left one has its stride moved to the
+    first 1x1 (v1, the authors' released models), the right one keeps it on the 3x3 (v1.5,
+    torchvision and resnet_edu). The shapes under each convolution show where the resolution halves.
+    """
+    v15 = Bottleneck(in_channels, width, stride=2)
+    v1 = stride_on_first_1x1(Bottleneck(in_channels, width, stride=2))
+    fig = Diagram(figsize=(12.4, 8.6), dpi=DPI)
+    left, right = fig.subplots(1, 2)
+    for ax, block, title in (
+            (left, v1, "v1: stride 2 on the first 1x1\n(the authors' released models)"),
+            (right, v15, "v1.5 (ResNet-B): stride 2 on the 3x3\n(torchvision, resnet_edu)")):
+        roles = {block.conv1: "reduce", block.conv3: "expand"}
+        _draw_block(ax, block, (in_channels, size, size), title, roles)
+    _legend(fig, ["conv", "bn", "relu", "projection"])
+    fig.subplots_adjust(left=0.0, right=1.0, top=0.93, bottom=0.05, wspace=0.02)
     return fig
 
 

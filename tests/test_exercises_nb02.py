@@ -1,0 +1,252 @@
+"""Notebook 02's exercises: the option A checker accepts the reference solution and names each known
+mistake in plain words; the questions' checkers accept the right answers and reveal nothing before;
+the worked answers print what they claim; the stored outputs of the exercise cells give no fix away."""
+
+import json
+import runpy
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from _checker_results import assert_passes, failure_text
+
+from resnet_edu.blocks import BasicBlock, ZeroPadShortcut
+from resnet_edu.exercises import (check_downsample, check_option_a_resnet50, check_stride_only_shortcut,
+                                  check_zero_pad_shortcut)
+from resnet_edu.exercises.solutions.zero_pad_shortcut import MyZeroPadShortcut as Solution
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "02_identity_and_conv_blocks.ipynb"
+
+
+# ---------------------------------------------------------------- exercise 2: option A
+
+
+def test_zero_pad_solution_passes_every_case(capsys):
+    out = assert_passes(check_zero_pad_shortcut(Solution), capsys)
+    assert "All 9 checks passed." in out
+
+
+@pytest.mark.parametrize("in_channels,out_channels,stride,size",
+                         [(64, 128, 2, 8), (16, 32, 2, 9), (64, 256, 1, 5)])
+def test_zero_pad_solution_equals_the_package_and_serves_as_a_blocks_shortcut(in_channels, out_channels,
+                                                                               stride, size):
+    x = torch.randn(2, in_channels, size, size)
+    assert torch.equal(Solution(in_channels, out_channels, stride)(x),
+                       ZeroPadShortcut(in_channels, out_channels, stride)(x))
+    block = BasicBlock(in_channels, out_channels, stride, shortcut="A").eval()
+    expected = block(x)
+    block.downsample = Solution(in_channels, out_channels, stride)
+    assert torch.equal(block(x), expected)
+
+
+class Starter(Solution):
+    def forward(self, x):
+        return x
+
+
+def _pad_channels(x, before, after):
+    return F.pad(x, (0, 0, 0, 0, before, after))
+
+
+class ZerosFirst(Solution):
+    def forward(self, x):
+        return _pad_channels(x[:, :, ::self.stride, ::self.stride], self.extra_channels, 0)
+
+
+class ZerosBothSides(Solution):  # akamaster/pytorch_resnet_cifar10's convention
+    def forward(self, x):
+        half = self.extra_channels // 2
+        return _pad_channels(x[:, :, ::self.stride, ::self.stride], half, self.extra_channels - half)
+
+
+class OddPixels(Solution):
+    def forward(self, x):
+        s = self.stride
+        return _pad_channels(x[:, :, s - 1::s, s - 1::s], 0, self.extra_channels)
+
+
+class AveragePooling(Solution):
+    def forward(self, x):
+        return _pad_channels(F.avg_pool2d(x, self.stride), 0, self.extra_channels)
+
+
+class MaxPooling(Solution):
+    def forward(self, x):
+        return _pad_channels(F.max_pool2d(x, self.stride), 0, self.extra_channels)
+
+
+class NoSubsampling(Solution):
+    def forward(self, x):
+        return _pad_channels(x, 0, self.extra_channels)
+
+
+class FixedStrideTwo(Solution):
+    def forward(self, x):
+        return _pad_channels(x[:, :, ::2, ::2], 0, self.extra_channels)
+
+
+class PadsTheWidth(Solution):
+    def forward(self, x):
+        return F.pad(x[:, :, ::self.stride, ::self.stride], (0, self.extra_channels))
+
+
+class OnesNotZeros(Solution):
+    def forward(self, x):
+        x = x[:, :, ::self.stride, ::self.stride]
+        return torch.cat([x, x.new_ones(x.shape[0], self.extra_channels, *x.shape[2:])], dim=1)
+
+
+class Projection(nn.Module):
+    def __init__(self, in_channels, out_channels, stride):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, 1, stride, bias=False)
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+class Detached(Solution):
+    def forward(self, x):
+        return super().forward(x).detach()
+
+
+class DropsTheBatch(Solution):
+    def forward(self, x):
+        return super().forward(x)[:1]
+
+
+class Raises(Solution):
+    def forward(self, x):
+        return torch.cat([x, torch.zeros(1)], dim=1)
+
+
+class ReturnsAList(Solution):
+    def forward(self, x):
+        return [super().forward(x)]
+
+
+@pytest.mark.parametrize("candidate,first_failure", [
+    (Starter, "returned a tensor of x's own shape (2, 64, 8, 8); the branch of this block puts out "
+              "(2, 128, 4, 4)"),
+    (ZerosFirst, "zeros before x: your shortcut puts the zero channels first"),
+    (ZerosBothSides, "zeros on both sides of x: your shortcut puts half the zero channels before"),
+    (OddPixels, "the wrong pixels: your shortcut keeps the pixels in the odd rows and columns"),
+    (AveragePooling, "average pooling: your shortcut averages each 2 x 2 window"),
+    (MaxPooling, "max pooling: your shortcut keeps the largest value of each 2 x 2 window"),
+    (NoSubsampling, "wrong output shape: height and width 8 x 8, expected 4 x 4"),
+    (PadsTheWidth, "wrong output shape: height and width 4 x 68 from a 8 x 8 input: the zeros went into"),
+    (OnesNotZeros, "the appended channels are not all zero"),
+    (DropsTheBatch, "wrong output shape: expected (2, 128, 4, 4), got (1, 128, 4, 4)"),
+    (Projection, "it has 8,192 learnable parameters, but option A has none"),
+    (Detached, "the gradient does not reach x as it should"),
+    (Raises, "forward of Raises(64, 128, 2) raised RuntimeError"),
+    (ReturnsAList, "forward returned list, expected a tensor"),
+    (Solution(64, 128, 2), "expected the class MyZeroPadShortcut itself, got an instance of it"),
+    (None, "expected a class or function, got NoneType"),
+])
+def test_zero_pad_mistakes_are_named_not_raised(candidate, first_failure):
+    result = check_zero_pad_shortcut(candidate)
+    assert not result
+    assert result.failures[0].startswith(first_failure), result.failures[0]
+
+
+def test_pooling_and_odd_pixels_lose_a_row_of_an_odd_size():
+    for candidate in (AveragePooling, OddPixels):
+        assert ("height and width 3 x 3, expected 4 x 4: the branch's 3x3 convolution (padding 1, stride 2) "
+                "turns 7 rows into ceil(7 / 2) = 4") in failure_text(check_zero_pad_shortcut(candidate))
+
+
+def test_a_fixed_stride_is_caught_where_the_stride_is_1():
+    failures = check_zero_pad_shortcut(FixedStrideTwo).failures
+    assert failures == ["wrong output shape: height and width 4 x 4, expected 8 x 8: the branch's 3x3 "
+                        "convolution (padding 1, stride 1) turns 8 rows into ceil(8 / 1) = 8"]
+
+
+# ---------------------------------------------------------------- the questions of exercises 1 and 3
+
+
+def test_stride_only_shortcut_questions(capsys):
+    assert_passes(check_stride_only_shortcut({"wrong_in_resnet18": 0, "wrong_in_resnet50": 1}), capsys)
+    result = check_stride_only_shortcut({"wrong_in_resnet18": 1, "wrong_in_resnet50": 0})
+    assert [f.split(": ", 1)[1].split(".")[0] for f in result.failures] == ["1 is too high", "0 is too low"]
+
+
+def test_option_a_resnet50_questions(capsys):
+    right = {"channels_carrying_x": 64, "padded_blocks": 4, "parameters_b_adds": 2_776_576}
+    result = check_option_a_resnet50(right)
+    assert_passes(result, capsys)
+    assert result.lines[2] == ("ok", "3. how many parameters option B adds to ResNet50 over option A (within "
+                                     "5%): 2776576; the code measures 2776576")
+    weights_only = 64 * 256 + 256 * 512 + 512 * 1024 + 1024 * 2048  # BN's parameters left out: within 5%
+    assert check_option_a_resnet50({**right, "parameters_b_adds": weights_only})
+    result = check_option_a_resnet50({**right, "padded_blocks": 3, "parameters_b_adds": 2_500_000})
+    assert [f.split(": ", 1)[1] for f in result.failures] == [
+        "3 is too low. A block needs one wherever its shape changes; remember stage 1.",
+        "2500000 is too low. Each padded block becomes a projection: a 1x1 convolution with in x out "
+        "weights, then a BN with 2 x out."]
+
+
+@pytest.mark.parametrize("check,keys", [
+    (check_stride_only_shortcut, ["wrong_in_resnet18", "wrong_in_resnet50"]),
+    (check_option_a_resnet50, ["channels_carrying_x", "padded_blocks", "parameters_b_adds"]),
+])
+def test_unanswered_questions_reveal_nothing(check, keys, capsys):
+    result = check(dict.fromkeys(keys))
+    assert len(result.failures) == len(keys)
+    assert all("no prediction yet" in f for f in result.failures)
+    assert "measures" not in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- the worked answers
+
+
+def _run_solution(name, capsys):
+    runpy.run_module(f"resnet_edu.exercises.solutions.{name}")
+    return capsys.readouterr().out
+
+
+def test_stride_only_shortcut_solution_prints_its_answers(capsys):
+    out = _run_solution("stride_only_shortcut", capsys)
+    assert "resnet18: the stride-only test gets 0 block(s) wrong" in out
+    assert "resnet50: the stride-only test gets 1 block(s) wrong" in out
+
+
+def test_option_a_resnet50_solution_prints_its_answers(capsys):
+    out = _run_solution("option_a_resnet50", capsys)
+    assert "channels that carry x: 64 of 256" in out
+    assert "2. 4 blocks with a zero-padded shortcut" in out
+    assert "3. option B adds 2,776,576 parameters, 10.9% of its 25,557,032" in out
+
+
+# ---------------------------------------------------------------- the notebook's stored outputs
+
+
+def _exercise_outputs():
+    cells = json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"]
+    return {"".join(c["source"]): "".join("".join(o.get("text", "")) for o in c["outputs"])
+            for c in cells if c["cell_type"] == "code" and "result = check_" in "".join(c["source"])}
+
+
+def test_every_exercise_cell_fails_from_its_starter_and_gives_no_fix_away():
+    outputs = _exercise_outputs()
+    assert len(outputs) == 4
+    fixes = ["in_channels != out_channels", "bias=False", "F.pad", "::", "torch.cat", "zeros(",
+             "measures", "64 of 256", "2,776,576", "2776576"]
+    for source, text in outputs.items():
+        assert "problem(s)" in text, source
+        assert not [fix for fix in fixes if fix in text], (source, text)
+
+
+def test_the_starter_of_exercise_1_fails_only_on_the_channel_change(capsys):
+    def make_downsample(in_channels, out_channels, stride=1):  # the notebook's starter
+        if stride == 1:
+            return None
+        return nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
+                             nn.BatchNorm2d(out_channels))
+
+    assert check_downsample(make_downsample).failures == [
+        "returned None, but the shape changes (64 -> 128 channels), so x cannot be added to F(x) as it "
+        "is. Which shape changes does your test for None look at?"]

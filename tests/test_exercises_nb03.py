@@ -1,0 +1,172 @@
+"""Notebook 03: the predict-then-check questions of exercise 2 and the facts its new sections
+state (the image sizes a fixed 7x7 pool handles, the equal cost of the 3x3 convolutions, what
+global average pooling saves), each checked against what PyTorch computes."""
+
+import json
+import math
+import re
+import runpy
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from _checker_results import assert_passes, failure_text
+
+from resnet_edu.exercises import check_resnet18_predictions, check_stage
+from resnet_edu.measure import count_parameters
+from resnet_edu.resnet import resnet18
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "03_resnet18_four_stages.ipynb"
+EMPTY = {"parameters_100_classes": None, "layer4_shape_at_320": None, "resnet26_conv_blocks": None,
+         "gmacs_at_448": None}
+RIGHT = {"parameters_100_classes": 11_227_812, "layer4_shape_at_320": (1, 512, 10, 10),
+         "resnet26_conv_blocks": {"layer2[0]", "layer3[0]", "layer4[0]"}, "gmacs_at_448": 7.255}
+TRUTHS = ("11227812", "11,227,812", "(1, 512, 10, 10)", "layer2[0]", "7.25")  # what must stay hidden
+
+
+# ---------------------------------------------------------------- exercise 2: check_resnet18_predictions
+
+
+def test_empty_predictions_fail_one_line_each_and_give_nothing_away(capsys):
+    result = check_resnet18_predictions(dict(EMPTY))
+    out = capsys.readouterr().out
+    assert not result and len(result.failures) == 4
+    assert all("no prediction yet" in failure for failure in result.failures)
+    assert not any(truth in out for truth in TRUTHS)
+    assert 'show_solution("resnet18_predictions")' in out
+
+
+def test_right_predictions_pass_and_show_the_measurements(capsys):
+    out = assert_passes(check_resnet18_predictions(dict(RIGHT)), capsys)
+    assert "the code measures 11227812" in out and "the code measures 7.255" in out
+
+
+def test_wrong_predictions_get_a_nudge_but_never_the_answer(capsys):
+    wrong = {"parameters_100_classes": 11_689_512, "layer4_shape_at_320": (512, 10, 10),
+             "resnet26_conv_blocks": ["layer2[0]"], "gmacs_at_448": 1.814}
+    result = check_resnet18_predictions(wrong)
+    out = capsys.readouterr().out
+    failures = failure_text(result)
+    assert len(result.failures) == 4
+    assert "11689512 is too high" in failures and "1.814 is too low" in failures
+    assert "(512, 10, 10) is not it" in failures and "is not the right set" in failures
+    assert "the code measures" not in out
+    assert not any(truth in out for truth in ("11227812", "11,227,812", "(1, 512, 10, 10)", "7.25"))
+
+
+@pytest.mark.parametrize("gmacs,passes", [(7.2, True), (7.4, True), (7.0, False), (7.5, False)])
+def test_the_448_question_accepts_two_percent(gmacs, passes):
+    result = check_resnet18_predictions(dict(RIGHT, gmacs_at_448=gmacs))
+    assert result.passed is passes
+
+
+def test_a_list_of_names_counts_as_the_set(capsys):
+    answers = dict(RIGHT, resnet26_conv_blocks=["layer4[0]", "layer2[0]", "layer3[0]"])
+    assert_passes(check_resnet18_predictions(answers), capsys)
+
+
+def test_answers_that_are_not_a_dict_are_reported_not_raised():
+    result = check_resnet18_predictions([11_227_812])
+    assert not result
+    assert failure_text(result).startswith("expected a dict of answers such as {'parameters_100_classes'")
+
+
+def test_the_worked_answer_predicts_every_measurement_and_passes_the_checker(capsys):
+    runpy.run_module("resnet_edu.exercises.solutions.resnet18_predictions")
+    out = capsys.readouterr().out
+    pairs = re.findall(r"^(\d)\. (.+) predicted, (.+) measured$", out, re.M)
+    assert [number for number, _, _ in pairs] == ["1", "2", "4"]
+    assert all(predicted == measured for _, predicted, measured in pairs)
+    assert "4. 7,254,757,376 predicted" in out  # 4 x (1,814,073,344 - 512,000) + 512,000
+    assert "3. ['layer2[0]', 'layer3[0]', 'layer4[0]']" in out
+    assert "All 4 checks passed." in out and "FAIL" not in out
+
+
+# ---------------------------------------------------------------- what the notebook stores
+
+
+def _stored_output(marker):
+    """The stored text output of the notebook's code cell whose source contains ``marker``."""
+    cells = json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"]
+    cell = next(c for c in cells if c["cell_type"] == "code" and marker in "".join(c["source"]))
+    return "".join("".join(o.get("text", "")) for o in cell["outputs"])
+
+
+def test_the_stored_exercise_outputs_give_no_answer_away():
+    predictions = _stored_output("check_resnet18_predictions(my_predictions)")
+    assert predictions.count("no prediction yet") == 4 and "the code measures" not in predictions
+    stage = _stored_output("check_stage(make_stage)")
+    assert stage.count("FAIL  expected") == 3  # the empty starter: only the number of blocks is named
+    assert "instead of" not in stage and "in_channels becomes" not in stage  # no stride, no bookkeeping
+
+
+def test_the_empty_starter_stage_is_told_only_how_many_blocks_are_missing():
+    def make_stage(block, in_channels, width, num_blocks, stride):
+        return nn.Sequential()
+
+    result = check_stage(make_stage)
+    assert [f.split(":")[0] for f in result.failures] == [
+        "expected 2 blocks (num_blocks=2), got 0", "expected 4 blocks (num_blocks=4), got 0",
+        "expected 3 blocks (num_blocks=3), got 0"]
+
+
+# ---------------------------------------------------------------- the facts of the new sections
+
+
+@pytest.fixture(scope="module")
+def shapes_only():
+    with torch.device("meta"):
+        return resnet18().eval()
+
+
+def _layer4_side(model, size):
+    return model.forward_features(torch.empty(1, 3, size, size, device="meta")).shape[-1]
+
+
+@pytest.mark.parametrize("size", [32, 33, 64, 192, 193, 200, 224, 225, 256, 416, 417, 448, 512])
+def test_layer4_map_side_is_the_image_side_over_32_rounded_up(shapes_only, size):
+    assert _layer4_side(shapes_only, size) == math.ceil(size / 32)
+
+
+def test_exactly_the_sizes_193_to_224_give_a_7x7_map(shapes_only):
+    sides = {size: _layer4_side(shapes_only, size) for size in (192, 193, 224, 225)}
+    assert sides == {192: 6, 193: 7, 224: 7, 225: 8}
+
+
+@pytest.mark.parametrize("side", range(8, 14))
+def test_a_fixed_7x7_pool_averages_only_the_top_left_corner_of_an_8x8_to_13x13_map(side):
+    features = torch.randn(1, 512, side, side)
+    pooled = nn.AvgPool2d(7)(features)
+    assert pooled.shape == (1, 512, 1, 1)
+    assert torch.allclose(pooled, features[..., :7, :7].mean((-2, -1), keepdim=True), atol=1e-6)
+    assert not torch.allclose(pooled, features.mean((-2, -1), keepdim=True), atol=1e-6)
+
+
+def test_a_fixed_7x7_pool_fails_below_7_and_feeds_the_classifier_2048_numbers_at_14():
+    with pytest.raises(RuntimeError):
+        nn.AvgPool2d(7)(torch.randn(1, 512, 6, 6))
+    pooled = torch.flatten(nn.AvgPool2d(7)(torch.randn(1, 512, 14, 14)), 1)
+    assert pooled.shape == (1, 2048)
+    with pytest.raises(RuntimeError):
+        nn.Linear(512, 1000)(pooled)
+
+
+def test_every_shape_keeping_3x3_convolution_costs_the_same_at_224():
+    model = resnet18().eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(torch.zeros(1, 3, 224, 224))
+    macs = {name: sum(ops.values()) // 2 for name, ops in counter.get_flop_counts().items()}
+    for stage in ("layer1", "layer2", "layer3", "layer4"):
+        assert macs[f"ResNet.{stage}.1.conv1"] == macs[f"ResNet.{stage}.1.conv2"] == 115_605_504
+    for stage in ("layer2", "layer3", "layer4"):  # reads half the channels: half the cost
+        assert macs[f"ResNet.{stage}.0.conv1"] == 57_802_752
+        assert macs[f"ResNet.{stage}.0.downsample.0"] == 6_422_528
+
+
+def test_a_flatten_head_would_hold_49_times_the_gap_heads_parameters():
+    gap_head, flatten_head = nn.Linear(512, 1000), nn.Linear(512 * 7 * 7, 1000)
+    assert (count_parameters(gap_head), count_parameters(flatten_head)) == (513_000, 25_089_000)
+    assert count_parameters(flatten_head) > 2 * count_parameters(resnet18())

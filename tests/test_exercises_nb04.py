@@ -1,0 +1,165 @@
+"""Notebook 04's checkers and helpers: check_bottleneck names each way of placing the stride
+wrongly (not the shortcut), check_resnet50_predictions accepts the worked answers and gives no
+value away, and stride_on_first_1x1 builds the v1 placement of the authors' released models."""
+
+import re
+import runpy
+
+import pytest
+import torch
+from torch import nn
+
+from _checker_results import failure_text
+
+from resnet_edu.blocks import Bottleneck
+from resnet_edu.exercises import check_bottleneck, check_resnet50_predictions
+from resnet_edu.exercises.bottleneck import RESNET50_QUESTIONS
+from resnet_edu.resnet import stride_on_first_1x1
+from resnet_edu.exercises.solutions.bottleneck import MyBottleneck
+from resnet_edu.measure import count_macs, count_parameters
+from resnet_edu.resnet import resnet50
+
+# ---------------------------------------------------------------- stride_on_first_1x1
+
+
+def test_stride_on_first_1x1_moves_the_stride_of_the_three_downsampling_blocks_only():
+    with torch.device("meta"):
+        v15, v1 = resnet50(), stride_on_first_1x1(resnet50())
+    strided = [(name, m.stride) for name, m in v1.named_modules()
+               if isinstance(m, nn.Conv2d) and m.stride != (1, 1) and "downsample" not in name]
+    assert strided == [("conv1", (2, 2)), ("layer2.0.conv1", (2, 2)), ("layer3.0.conv1", (2, 2)),
+                       ("layer4.0.conv1", (2, 2))]
+    assert count_parameters(v1) == count_parameters(v15)
+    # v1 runs each of those three 1x1s on a quarter of the pixels: 77,070,336 MACs fewer each
+    assert count_macs(v15) - count_macs(v1) == 3 * (256 * 128 * (56 * 56 - 28 * 28))
+
+
+def test_stride_on_first_1x1_leaves_unstrided_blocks_alone_and_works_on_one_block():
+    block = Bottleneck(256, 64)
+    assert stride_on_first_1x1(block) is block and block.conv1.stride == block.conv2.stride == (1, 1)
+    strided = stride_on_first_1x1(Bottleneck(256, 128, stride=2))
+    assert (strided.conv1.stride, strided.conv2.stride) == ((2, 2), (1, 1))
+
+
+# ---------------------------------------------------------------- check_bottleneck: the stride
+
+
+class StrideOnBoth(MyBottleneck):
+    """The 1x1 reduction and the 3x3 both downsample: the branch halves the resolution twice."""
+
+    def __init__(self, in_channels, width, stride=1):
+        super().__init__(in_channels, width, stride)
+        self.conv1.stride = (stride, stride)
+
+
+class StrideNowhere(MyBottleneck):
+    def __init__(self, in_channels, width, stride=1):
+        super().__init__(in_channels, width, stride)
+        self.conv2.stride = (1, 1)
+
+
+class StrideOnExpand(MyBottleneck):
+    def __init__(self, in_channels, width, stride=1):
+        super().__init__(in_channels, width, stride)
+        self.conv2.stride, self.conv3.stride = (1, 1), (stride, stride)
+
+
+class UnstridedProjection(MyBottleneck):
+    def __init__(self, in_channels, width, stride=1):
+        super().__init__(in_channels, width, stride)
+        if self.downsample is not None:
+            self.downsample[0].stride = (1, 1)
+
+
+def test_a_branch_that_downsamples_twice_is_named_and_the_shortcut_is_not_blamed():
+    failures = check_bottleneck(StrideOnBoth).failures
+    assert len(failures) == 1  # only the strided case; the stride-1 cases pass
+    assert failures[0].startswith("the branch downsamples twice: the 1x1 reduction (1x1 conv 256->128 "
+                                  "stride 2) and the 3x3 (3x3 conv 128->128 stride 2) each carry a stride")
+    assert "F(x) comes out 2x2 while the shortcut gives 4x4: 1/4 of the pixels" in failures[0]
+    assert "projected" not in failures[0] and "missing projection" not in failures[0]
+
+
+@pytest.mark.parametrize("candidate,start", [
+    (StrideNowhere, "the branch never downsamples: none of its convolutions has a stride, so F(x) "
+                    "comes out 8x8 while the shortcut gives 4x4"),
+    (StrideOnExpand, "the stride sits on the expanding 1x1 (1x1 conv 128->512 stride 2), not on the 3x3"),
+    (UnstridedProjection, "the projection (1x1 conv 256->512) has stride 1, expected 2"),
+])
+def test_each_other_wrong_stride_is_named_before_the_addition_fails(candidate, start):
+    failures = check_bottleneck(candidate).failures
+    assert len(failures) == 1 and failures[0].startswith(start), failures
+
+
+class ExpandsByTwo(MyBottleneck):
+    """The blog's bottleneck of notebook 04: expansion 2, so 2 * width channels leave it."""
+
+    expansion = 2
+
+
+def test_the_blogs_expansion_of_2_is_named():
+    result = check_bottleneck(ExpandsByTwo)
+    assert "the class attribute expansion should be 4, got 2" in failure_text(result)
+
+
+def test_the_notebooks_starter_is_reported_without_naming_the_answers(capsys):
+    class Starter(nn.Module):
+        expansion = 4
+
+        def __init__(self, in_channels, width, stride=1):
+            super().__init__()
+            raise NotImplementedError("build the layers of MyBottleneck")
+
+    result = check_bottleneck(Starter)
+    out = capsys.readouterr().out
+    assert len(result.failures) == 3
+    assert all("raised NotImplementedError: build the layers" in f for f in result.failures)
+    assert "3x3" not in " ".join(result.failures) and "projection" not in out.lower()
+
+
+# ---------------------------------------------------------------- check_resnet50_predictions
+
+
+ANSWERS = {
+    "bottleneck_512_128_parameters": 280_064,
+    "resnet101_minus_resnet50_parameters": 18_992_128,
+    "resnet101_v15_extra_macs_millions": 231.2,
+    "resnet101_share_more_or_less": "less",
+}
+
+
+def test_the_right_predictions_pass_and_show_the_measurements(capsys):
+    result = check_resnet50_predictions(ANSWERS)
+    assert result and "FAIL" not in capsys.readouterr().out
+    assert [text.rsplit("; ", 1)[-1] for _, text in result.lines] == [
+        "the code measures 280064", "the code measures 18992128", "the code measures 231.211008",
+        "the code measures 'less'"]
+
+
+def test_empty_and_wrong_predictions_fail_without_giving_the_values_away(capsys):
+    empty = check_resnet50_predictions(dict.fromkeys(ANSWERS))
+    wrong = check_resnet50_predictions({"bottleneck_512_128_parameters": 280_000,
+                                        "resnet101_minus_resnet50_parameters": 10**9,
+                                        "resnet101_v15_extra_macs_millions": 462.4,
+                                        "resnet101_share_more_or_less": "more"})
+    out = capsys.readouterr().out
+    assert len(empty.failures) == 4 and all("no prediction yet" in f for f in empty.failures)
+    verdicts = ["280000 is too low", "1000000000 is too high", "462.4 is too high", "'more' is not it"]
+    assert len(wrong.failures) == 4
+    assert all(verdict in failure for verdict, failure in zip(verdicts, wrong.failures))
+    for value in ("280064", "280,064", "18992128", "18,992,128", "231.2"):
+        assert value not in out
+
+
+def test_a_prediction_within_one_percent_of_the_macs_is_right():
+    question = next(q for q in RESNET50_QUESTIONS if q.key == "resnet101_v15_extra_macs_millions")
+    assert question.tolerance == 0.01
+    assert check_resnet50_predictions({**ANSWERS, question.key: 229.0})
+    assert not check_resnet50_predictions({**ANSWERS, question.key: 228.0})
+
+
+def test_the_worked_answers_pass_their_own_check(capsys):
+    runpy.run_module("resnet_edu.exercises.solutions.resnet50_predictions")
+    out = capsys.readouterr().out
+    assert "All 4 checks passed." in out and "FAIL" not in out
+    assert re.search(r"^3\. resnet101 v1\.5 costs 231\.2 M MACs more, 3\.1%$", out, re.M)
