@@ -128,6 +128,44 @@ class Bottleneck(nn.Module):
         nn.init.zeros_(self.bn3.weight)
 
 
+class PreActBasicBlock(nn.Module):
+    """The full pre-activation block of He et al. 2016, "Identity Mappings in Deep Residual Networks"
+    (arXiv:1603.05027, Fig. 4(e)): BN - ReLU - 3x3 conv (with the stride) - BN - ReLU - 3x3 conv,
+    then + shortcut, with nothing after the addition. In a stack of them every block's input reaches
+    every later block as an added term, unchanged (x_L = x_l + the branches between), and the
+    gradient at a block's output reaches every earlier block the same way.
+
+    Where the shape changes, both paths start after the first BN-ReLU, as in the authors' code
+    (github.com/KaimingHe/resnet-1k-layers): the projection (options B and C) is a 1x1 convolution
+    alone, without the BN that the post-activation block's projection has. A network of these blocks
+    ends with one more BN-ReLU after its last block, before the pooling.
+    """
+
+    expansion = 1
+
+    def __init__(self, in_channels, out_channels, stride=1, shortcut="B"):
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(in_channels)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv1 = conv3x3(in_channels, out_channels, stride)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.conv2 = conv3x3(out_channels, out_channels)
+        projection = make_shortcut(in_channels, out_channels, stride, shortcut)
+        # make_shortcut projects with conv1x1 + BN; this block keeps the convolution alone
+        self.downsample = projection[0] if isinstance(projection, nn.Sequential) else projection
+        self.stride = stride
+
+    def forward(self, x):
+        out = self.relu(self.bn1(x))  # pre-activation: x itself stays as it is for the shortcut
+        identity = x if self.downsample is None else self.downsample(out)
+        out = self.conv2(self.relu(self.bn2(self.conv1(out))))
+        return out + identity  # nothing after the addition
+
+    def zero_init_residual(self):
+        """Make the block start as the identity: a zero last convolution makes F(x) = 0."""
+        nn.init.zeros_(self.conv2.weight)
+
+
 def block_kind(block):
     """'Identity Block', 'Conv Block' (projection shortcut) or 'Pad Block' (option A shortcut)."""
     if block.downsample is None:
@@ -145,5 +183,6 @@ __all__ = [
     "make_shortcut",
     "BasicBlock",
     "Bottleneck",
+    "PreActBasicBlock",
     "block_kind",
 ]

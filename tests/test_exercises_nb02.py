@@ -47,6 +47,16 @@ class Starter(Solution):
         return x
 
 
+class NotWrittenYet(Solution):  # the notebook's starter
+    def forward(self, x):
+        raise NotImplementedError("write forward: subsample x, then append the zero channels")
+
+
+class NotBuildableYet(nn.Module):
+    def __init__(self, in_channels, out_channels, stride):
+        raise NotImplementedError
+
+
 def _pad_channels(x, before, after):
     return F.pad(x, (0, 0, 0, 0, before, after))
 
@@ -153,6 +163,18 @@ def test_zero_pad_mistakes_are_named_not_raised(candidate, first_failure):
     assert result.failures[0].startswith(first_failure), result.failures[0]
 
 
+def test_an_unwritten_starter_gets_one_line_that_names_no_case(capsys):
+    result = check_zero_pad_shortcut(NotWrittenYet)
+    assert result.failures == ['NotWrittenYet is not written yet: its forward raises NotImplementedError '
+                               '("write forward: subsample x, then append the zero channels"). Replace the '
+                               'raise with your code, then run the check again.']
+    out = capsys.readouterr().out
+    assert "(2, " not in out and "64" not in out and "7" not in out
+    assert check_zero_pad_shortcut(NotBuildableYet).failures == [
+        "NotBuildableYet is not written yet: building it raises NotImplementedError. Replace the raise with "
+        "your code, then run the check again."]
+
+
 def test_pooling_and_odd_pixels_lose_a_row_of_an_odd_size():
     for candidate in (AveragePooling, OddPixels):
         assert ("height and width 3 x 3, expected 4 x 4: the branch's 3x3 convolution (padding 1, stride 2) "
@@ -175,7 +197,7 @@ def test_stride_only_shortcut_questions(capsys):
 
 
 def test_option_a_resnet50_questions(capsys):
-    right = {"channels_carrying_x": 64, "padded_blocks": 4, "parameters_b_adds": 2_776_576}
+    right = {"padded_blocks": 4, "channels_carrying_x": 64, "parameters_b_adds": 2_776_576}
     result = check_option_a_resnet50(right)
     assert_passes(result, capsys)
     assert result.lines[2] == ("ok", "3. how many parameters option B adds to ResNet50 over option A (within "
@@ -191,7 +213,7 @@ def test_option_a_resnet50_questions(capsys):
 
 @pytest.mark.parametrize("check,keys", [
     (check_stride_only_shortcut, ["wrong_in_resnet18", "wrong_in_resnet50"]),
-    (check_option_a_resnet50, ["channels_carrying_x", "padded_blocks", "parameters_b_adds"]),
+    (check_option_a_resnet50, ["padded_blocks", "channels_carrying_x", "parameters_b_adds"]),
 ])
 def test_unanswered_questions_reveal_nothing(check, keys, capsys):
     result = check(dict.fromkeys(keys))
@@ -216,8 +238,8 @@ def test_stride_only_shortcut_solution_prints_its_answers(capsys):
 
 def test_option_a_resnet50_solution_prints_its_answers(capsys):
     out = _run_solution("option_a_resnet50", capsys)
+    assert "1. 4 blocks with a zero-padded shortcut" in out
     assert "channels that carry x: 64 of 256" in out
-    assert "2. 4 blocks with a zero-padded shortcut" in out
     assert "3. option B adds 2,776,576 parameters, 10.9% of its 25,557,032" in out
 
 
@@ -230,23 +252,62 @@ def _exercise_outputs():
             for c in cells if c["cell_type"] == "code" and "result = check_" in "".join(c["source"])}
 
 
+FIXES = ["in_channels != out_channels", "bias=False", "F.pad", "::", "torch.cat", "zeros(", "measures",
+         "64 of 256", "2,776,576", "2776576"]
+LEAKS = {  # what each exercise's stored output must not show either
+    # exercise 1: the failing case's arguments or shape change point at the mistake
+    "check_downsample": ["channels", "64", "128", "stride 1", "stride=1", "stride-only", "only at the stride"],
+    # exercise 2: the shapes the learner is asked to predict, and exercise 3's ResNet50 block
+    "check_zero_pad_shortcut": ["(2, ", "4, 4)", "7, 7", "256", "ResNet50", "layer1"],
+    # exercise 3: nothing names ResNet50's block whose shape changes at stride 1
+    "check_stride_only_shortcut": ["stride-only", "only at the stride", "layer1", "256"],
+    "check_option_a_resnet50": ["layer1", "64 ", "stride 1"],
+}
+
+
 def test_every_exercise_cell_fails_from_its_starter_and_gives_no_fix_away():
     outputs = _exercise_outputs()
     assert len(outputs) == 4
-    fixes = ["in_channels != out_channels", "bias=False", "F.pad", "::", "torch.cat", "zeros(",
-             "measures", "64 of 256", "2,776,576", "2776576"]
     for source, text in outputs.items():
         assert "problem(s)" in text, source
-        assert not [fix for fix in fixes if fix in text], (source, text)
+        checker = source.split("result = ")[1].split("(")[0]
+        assert not [fix for fix in FIXES + LEAKS[checker] if fix in text], (source, text)
 
 
-def test_the_starter_of_exercise_1_fails_only_on_the_channel_change(capsys):
-    def make_downsample(in_channels, out_channels, stride=1):  # the notebook's starter
-        if stride == 1:
-            return None
-        return nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
-                             nn.BatchNorm2d(out_channels))
+def _stride_only_starter(in_channels, out_channels, stride=1):  # the notebook's starter of exercise 1
+    if stride == 1:
+        return None
+    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
+                         nn.BatchNorm2d(out_channels))
 
-    assert check_downsample(make_downsample).failures == [
+
+def test_the_starter_of_exercise_1_fails_only_on_the_channel_change():
+    assert check_downsample(_stride_only_starter).failures == [
         "returned None, but the shape changes (64 -> 128 channels), so x cannot be added to F(x) as it "
         "is. Which shape changes does your test for None look at?"]
+
+
+def test_the_notebook_runs_exercise_1_without_naming_the_failing_case(capsys):
+    result = check_downsample(_stride_only_starter, show_cases=False)
+    assert result.failures == [
+        "returned None, but in this case x and F(x) cannot be added as they are. Which shape changes "
+        "does your test for None look at, and which can a block make? (To see the cases' arguments: "
+        "check_downsample(_stride_only_starter, show_cases=True).)"]
+    out = capsys.readouterr().out
+    assert "Case 3 of 4: a Conv Block" in out
+    assert not [s for s in ("64", "128", "stride 1", "stride=1", "(4, ") if s in out], out
+
+
+def test_exercise_1_without_names_passes_the_solution_and_still_names_other_mistakes(capsys):
+    from resnet_edu.exercises.solutions.downsample import make_downsample
+
+    out = assert_passes(check_downsample(make_downsample, show_cases=False), capsys)
+    assert "All 4 checks passed." in out
+
+    def biased(in_channels, out_channels, stride=1):
+        module = make_downsample(in_channels, out_channels, stride)
+        return None if module is None else nn.Sequential(
+            nn.Conv2d(in_channels, out_channels, 1, stride), module[1])
+
+    failures = check_downsample(biased, show_cases=False).failures
+    assert failures[0].startswith("bias before BN: layer 0 of your nn.Sequential"), failures

@@ -20,11 +20,13 @@ from resnet_edu.measure import count_parameters
 from resnet_edu.resnet import resnet18
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "03_resnet18_four_stages.ipynb"
-EMPTY = {"parameters_100_classes": None, "layer4_shape_at_320": None, "resnet26_conv_blocks": None,
+EMPTY = {"parameters_100_classes": None, "layer4_shape_600x400": None, "bottleneck_conv_blocks": None,
          "gmacs_at_448": None}
-RIGHT = {"parameters_100_classes": 11_227_812, "layer4_shape_at_320": (1, 512, 10, 10),
-         "resnet26_conv_blocks": {"layer2[0]", "layer3[0]", "layer4[0]"}, "gmacs_at_448": 7.255}
-TRUTHS = ("11227812", "11,227,812", "(1, 512, 10, 10)", "layer2[0]", "7.25")  # what must stay hidden
+CONV_BLOCKS = {"layer1[0]", "layer2[0]", "layer3[0]", "layer4[0]"}
+RIGHT = {"parameters_100_classes": 11_227_812, "layer4_shape_600x400": (1, 512, 19, 13),
+         "bottleneck_conv_blocks": CONV_BLOCKS, "gmacs_at_448": 7.255}
+# what must stay hidden; layer1[0] is the Conv Block that ResNet18 does not have
+TRUTHS = ("11227812", "11,227,812", "(1, 512, 19, 13)", "19, 13", "layer1[0]", "7.25")
 
 
 # ---------------------------------------------------------------- exercise 2: check_resnet18_predictions
@@ -45,16 +47,16 @@ def test_right_predictions_pass_and_show_the_measurements(capsys):
 
 
 def test_wrong_predictions_get_a_nudge_but_never_the_answer(capsys):
-    wrong = {"parameters_100_classes": 11_689_512, "layer4_shape_at_320": (512, 10, 10),
-             "resnet26_conv_blocks": ["layer2[0]"], "gmacs_at_448": 1.814}
+    wrong = {"parameters_100_classes": 11_689_512, "layer4_shape_600x400": (1, 512, 18, 12),
+             "bottleneck_conv_blocks": ["layer2[0]", "layer3[0]", "layer4[0]"], "gmacs_at_448": 1.814}
     result = check_resnet18_predictions(wrong)
     out = capsys.readouterr().out
     failures = failure_text(result)
     assert len(result.failures) == 4
     assert "11689512 is too high" in failures and "1.814 is too low" in failures
-    assert "(512, 10, 10) is not it" in failures and "is not the right set" in failures
+    assert "(1, 512, 18, 12) is not it" in failures and "is not the right set" in failures
     assert "the code measures" not in out
-    assert not any(truth in out for truth in ("11227812", "11,227,812", "(1, 512, 10, 10)", "7.25"))
+    assert not any(truth in out for truth in TRUTHS)
 
 
 @pytest.mark.parametrize("gmacs,passes", [(7.2, True), (7.4, True), (7.0, False), (7.5, False)])
@@ -64,7 +66,7 @@ def test_the_448_question_accepts_two_percent(gmacs, passes):
 
 
 def test_a_list_of_names_counts_as_the_set(capsys):
-    answers = dict(RIGHT, resnet26_conv_blocks=["layer4[0]", "layer2[0]", "layer3[0]"])
+    answers = dict(RIGHT, bottleneck_conv_blocks=["layer4[0]", "layer2[0]", "layer3[0]", "layer1[0]"])
     assert_passes(check_resnet18_predictions(answers), capsys)
 
 
@@ -78,10 +80,11 @@ def test_the_worked_answer_predicts_every_measurement_and_passes_the_checker(cap
     runpy.run_module("resnet_edu.exercises.solutions.resnet18_predictions")
     out = capsys.readouterr().out
     pairs = re.findall(r"^(\d)\. (.+) predicted, (.+) measured$", out, re.M)
-    assert [number for number, _, _ in pairs] == ["1", "2", "4"]
+    assert [number for number, _, _ in pairs] == ["1", "2", "3", "4"]
     assert all(predicted == measured for _, predicted, measured in pairs)
+    assert "2. (1, 512, 19, 13) predicted" in out  # ceil(600 / 32), ceil(400 / 32)
+    assert "3. ['layer1[0]', 'layer2[0]', 'layer3[0]', 'layer4[0]'] predicted" in out
     assert "4. 7,254,757,376 predicted" in out  # 4 x (1,814,073,344 - 512,000) + 512,000
-    assert "3. ['layer2[0]', 'layer3[0]', 'layer4[0]']" in out
     assert "All 4 checks passed." in out and "FAIL" not in out
 
 
@@ -96,11 +99,11 @@ def _stored_output(marker):
 
 
 def test_the_stored_exercise_outputs_give_no_answer_away():
-    predictions = _stored_output("check_resnet18_predictions(my_predictions)")
+    predictions = " ".join(_stored_output("check_resnet18_predictions(my_predictions)").split())  # unwrapped
     assert predictions.count("no prediction yet") == 4 and "the code measures" not in predictions
     stage = _stored_output("check_stage(make_stage)")
     assert stage.count("FAIL  expected") == 3  # the empty starter: only the number of blocks is named
-    assert "instead of" not in stage and "in_channels becomes" not in stage  # no stride, no bookkeeping
+    assert "instead of" not in stage and "flow into it" not in stage  # no stride, no bookkeeping
 
 
 def test_the_empty_starter_stage_is_told_only_how_many_blocks_are_missing():
@@ -111,6 +114,18 @@ def test_the_empty_starter_stage_is_told_only_how_many_blocks_are_missing():
     assert [f.split(":")[0] for f in result.failures] == [
         "expected 2 blocks (num_blocks=2), got 0", "expected 4 blocks (num_blocks=4), got 0",
         "expected 3 blocks (num_blocks=3), got 0"]
+
+
+def test_the_in_channels_nudge_gives_the_counts_but_not_the_formula():
+    def first_block_gets_the_width(block, in_channels, width, num_blocks, stride):
+        blocks = [block(width, width, stride)]  # should be block(in_channels, ...)
+        blocks += [block(width * block.expansion, width, 1) for _ in range(num_blocks - 1)]
+        return nn.Sequential(*blocks)
+
+    failures = failure_text(check_stage(first_block_gets_the_width))
+    assert ("stage[0], the first block: built for 128 input channels, but 64 flow into it: the first "
+            "block receives the stage's in_channels") in failures
+    assert "expansion =" not in failures and "width *" not in failures
 
 
 # ---------------------------------------------------------------- the facts of the new sections

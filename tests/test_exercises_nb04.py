@@ -14,10 +14,9 @@ from _checker_results import failure_text
 from resnet_edu.blocks import Bottleneck
 from resnet_edu.exercises import check_bottleneck, check_resnet50_predictions
 from resnet_edu.exercises.bottleneck import RESNET50_QUESTIONS
-from resnet_edu.resnet import stride_on_first_1x1
 from resnet_edu.exercises.solutions.bottleneck import MyBottleneck
 from resnet_edu.measure import count_macs, count_parameters
-from resnet_edu.resnet import resnet50
+from resnet_edu.resnet import resnet50, stride_on_first_1x1
 
 # ---------------------------------------------------------------- stride_on_first_1x1
 
@@ -92,7 +91,8 @@ def test_each_other_wrong_stride_is_named_before_the_addition_fails(candidate, s
 
 
 class ExpandsByTwo(MyBottleneck):
-    """The blog's bottleneck of notebook 04: expansion 2, so 2 * width channels leave it."""
+    """The bottleneck some from-scratch tutorials write (notebook 04): expansion 2, so 2 * width
+    channels leave it."""
 
     expansion = 2
 
@@ -122,9 +122,9 @@ def test_the_notebooks_starter_is_reported_without_naming_the_answers(capsys):
 
 ANSWERS = {
     "bottleneck_512_128_parameters": 280_064,
-    "resnet101_minus_resnet50_parameters": 18_992_128,
+    "resnet_3_4_12_3_extra_parameters": 6_703_104,
     "resnet101_v15_extra_macs_millions": 231.2,
-    "resnet101_share_more_or_less": "less",
+    "resnet101_v15_extra_percent": 3.05,
 }
 
 
@@ -132,22 +132,22 @@ def test_the_right_predictions_pass_and_show_the_measurements(capsys):
     result = check_resnet50_predictions(ANSWERS)
     assert result and "FAIL" not in capsys.readouterr().out
     assert [text.rsplit("; ", 1)[-1] for _, text in result.lines] == [
-        "the code measures 280064", "the code measures 18992128", "the code measures 231.211008",
-        "the code measures 'less'"]
+        "the code measures 280064", "the code measures 6703104", "the code measures 231.211008",
+        "the code measures 3.05"]
 
 
 def test_empty_and_wrong_predictions_fail_without_giving_the_values_away(capsys):
     empty = check_resnet50_predictions(dict.fromkeys(ANSWERS))
     wrong = check_resnet50_predictions({"bottleneck_512_128_parameters": 280_000,
-                                        "resnet101_minus_resnet50_parameters": 10**9,
+                                        "resnet_3_4_12_3_extra_parameters": 10**9,
                                         "resnet101_v15_extra_macs_millions": 462.4,
-                                        "resnet101_share_more_or_less": "more"})
+                                        "resnet101_v15_extra_percent": 6.0})
     out = capsys.readouterr().out
     assert len(empty.failures) == 4 and all("no prediction yet" in f for f in empty.failures)
-    verdicts = ["280000 is too low", "1000000000 is too high", "462.4 is too high", "'more' is not it"]
+    verdicts = ["280000 is too low", "1000000000 is too high", "462.4 is too high", "6.0 is too high"]
     assert len(wrong.failures) == 4
     assert all(verdict in failure for verdict, failure in zip(verdicts, wrong.failures))
-    for value in ("280064", "280,064", "18992128", "18,992,128", "231.2"):
+    for value in ("280064", "280,064", "6703104", "6,703,104", "231.2", "3.05", "3.1"):
         assert value not in out
 
 
@@ -158,8 +158,18 @@ def test_a_prediction_within_one_percent_of_the_macs_is_right():
     assert not check_resnet50_predictions({**ANSWERS, question.key: 228.0})
 
 
+def test_a_percentage_within_five_percent_of_the_share_is_right():
+    question = next(q for q in RESNET50_QUESTIONS if q.key == "resnet101_v15_extra_percent")
+    assert question.tolerance == 0.05
+    # dividing by v1.5's 7.80 G MACs instead of v1's gives 2.96%: close enough
+    assert check_resnet50_predictions({**ANSWERS, question.key: 2.96})
+    assert not check_resnet50_predictions({**ANSWERS, question.key: 2.85})
+    assert not check_resnet50_predictions({**ANSWERS, question.key: 6.0})  # ResNet50's share
+
+
 def test_the_worked_answers_pass_their_own_check(capsys):
     runpy.run_module("resnet_edu.exercises.solutions.resnet50_predictions")
     out = capsys.readouterr().out
     assert "All 4 checks passed." in out and "FAIL" not in out
     assert re.search(r"^3\. resnet101 v1\.5 costs 231\.2 M MACs more, 3\.1%$", out, re.M)
+    assert re.search(r"^4\. 3\.05% predicted, 3\.05% measured$", out, re.M)

@@ -60,7 +60,9 @@ def test_starter_stage_names_the_stride_and_the_bookkeeping():
     assert not result.passed
     assert "stage[1], stage[2] and stage[3] of 4 blocks: stride 2 instead of 1" in failures
     assert "built for 64 input channels, but 128 flow into it" in failures
-    assert "width * block.expansion = 64 * 4 = 256" in failures  # the ResNet50 case
+    assert ("built for 64 input channels, but 256 flow into it: how many channels does a block of "
+            "width 64 give out?") in failures  # the ResNet50 case
+    assert "block.expansion =" not in failures  # a nudge with the counts, not the formula
 
 
 def forgets_expansion(block, in_channels, width, num_blocks, stride):
@@ -74,8 +76,7 @@ def test_forgetting_the_expansion_fails_only_for_the_bottleneck_stage():
     block_failures = [f for f in result.failures if f.startswith("stage[")]
     # one line for the two Identity Blocks of ResNet50's layer1, nothing else
     assert block_failures == ["stage[1] and stage[2] of 3 blocks: built for 64 input channels, but 256 "
-                              "flow into it: after the first block, in_channels becomes width * "
-                              "block.expansion = 64 * 4 = 256"]
+                              "flow into it: how many channels does a block of width 64 give out?"]
 
 
 def hard_coded_two_blocks(block, in_channels, width, num_blocks, stride):
@@ -121,6 +122,9 @@ def test_stride_on_the_first_1x1_is_named_as_v1():
     assert "stride on the first 1x1 (the paper's v1)" in failures
     assert "the 3x3 convolution has stride 1, expected 2" in failures
     assert "parameters" not in failures  # moving the stride changes no parameter
+    # it ends with a question, not with the fix
+    assert "which of the three convolutions can take the stride and still read every pixel?" in failures
+    assert "conv2 gets the stride" not in failures
 
 
 class ProjectsOnlyOnStride(MyBottleneck):
@@ -136,6 +140,9 @@ def test_a_missing_projection_at_stride_1_is_named():
     failures = check_bottleneck(ProjectsOnlyOnStride).failures
     # the precise reason, and not the crash it causes in the addition
     assert failures and all(f.startswith("missing projection: the channels change (64 -> 256)") for f in failures)
+    # it asks which shape changes the learner's test looks at, and does not state the rule
+    assert all(f.endswith("Which shape changes does your test for a projection look at?") for f in failures)
+    assert not any("in_channels != width * expansion" in f for f in failures)
 
 
 class NoExpansionAttribute(MyBottleneck):
@@ -187,8 +194,8 @@ def _predicted_equals_measured(out):
 def test_the_resnet18_predictions_equal_the_measurements(capsys):
     out = _run_solution("resnet18_predictions", capsys)
     assert re.search(r"^1\. [\d,]+ predicted, [\d,]+ measured$", out, re.M) and _predicted_equals_measured(out)
-    assert "2. (1, 512, 10, 10)" in out
-    assert "3. ['layer2[0]', 'layer3[0]', 'layer4[0]']" in out
+    assert "2. (1, 512, 19, 13)" in out
+    assert "3. ['layer1[0]', 'layer2[0]', 'layer3[0]', 'layer4[0]']" in out
 
 
 def test_the_resnet50_predictions_equal_the_measurements(capsys):

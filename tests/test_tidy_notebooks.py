@@ -33,3 +33,9 @@ def test_a_machine_path_in_an_output_is_reported():
     notebook = {"cells": [{"cell_type": "code", "outputs": [
         {"output_type": "stream", "name": "stdout", "text": ["not cached at /root/.cache/torch/hub\n"]}]}]}
     assert tidy_notebooks.machine_paths(notebook) == ["cell 0: /root/..."]
+
+
+def test_a_cell_tagged_remove_output_is_stored_without_output():
+    cell = {"cell_type": "code", "metadata": {"tags": ["remove-output"]}, "source": ["check(my_block)\n"],
+            "outputs": [{"output_type": "stream", "name": "stdout", "text": ["FAIL  the answer\n"]}]}
+    assert tidy_notebooks.tidy_cell(cell)["outputs"] == []

@@ -306,3 +306,12 @@ def test_training_makes_no_float64_tensor_which_apples_mps_lacks():
     with Float64Watch() as watch:
         history = fit(model, tiny_cifar(), config)
     assert history.status == "finished" and watch.made == []
+
+
+def test_image_grids_are_stored_as_jpeg_only():
+    """Photographs as JPEG keep notebook 05 under 400 KB; a Figure would be stored as PNG as well."""
+    from resnet_edu.pictures.plots import show_images
+
+    grid = show_images(torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8), torch.arange(4), ncols=4)
+    assert grid._repr_jpeg_()[:3] == b"\xff\xd8\xff" and not hasattr(grid, "_repr_png_")
+    assert repr(grid) == "<PhotoGrid of 4 images>"

@@ -12,7 +12,9 @@ Run it after executing a notebook. What it does to each notebook:
   they show only as text such as ``interactive(children=(IntSlider(...`` or ``0% 0/260``, so a
   notebook stores the figure a widget draws, not the widget (a live kernel still shows it);
 * consecutive stream outputs of one kind are joined into one, and the execution-timing metadata
-  that Jupyter adds to every cell is removed.
+  that Jupyter adds to every cell is removed;
+* a cell tagged ``remove-output`` (the tag Jupyter Book and nbconvert know) keeps no output: an
+  exercise whose report would give its answer away is stored without it.
 
 ``--check`` also reports notebooks over :data:`MAX_BYTES` and stored outputs that show an absolute
 path of the machine they ran on.
@@ -43,6 +45,8 @@ def tidy_cell(cell):
     if tags:
         cell["metadata"]["tags"] = tags
     cell["source"] = MARKER.sub("", source).splitlines(keepends=True)
+    if "remove-output" in tags:
+        cell["outputs"] = []
     outputs = []
     for output in cell["outputs"]:
         if WIDGET in output.get("data", {}):

@@ -17,7 +17,7 @@ from torch import nn
 
 from ..blocks import Bottleneck
 from ..measure import count_macs, count_parameters
-from ..resnet import resnet50, resnet101, stride_on_first_1x1
+from ..resnet import ResNet, resnet50, resnet101, stride_on_first_1x1
 from .engine import (Case, Mistake, check_facts_then_reference, checking, describe_conv,
                      is_buildable)
 from .predictions import Question, check_predictions
@@ -34,9 +34,9 @@ V1_MISTAKE = Mistake(
     "stride on the first 1x1 (the paper's v1)",
     lambda ref, x: stride_on_first_1x1(copy.deepcopy(ref))(x),
     "the 1x1 reduction carries the stride, as in the models the paper's authors released (ResNet "
-    "v1), so it skips three of every four pixels before any convolution looks at them. torchvision "
-    "and resnet_edu put the stride on the 3x3 (ResNet v1.5): conv1 gets stride 1, conv2 gets the "
-    "stride.")
+    "v1), so it skips three of every four pixels before any convolution looks at them. The exercise "
+    "asks for torchvision's placement (ResNet v1.5): which of the three convolutions can take the "
+    "stride and still read every pixel?")
 
 BOTTLENECK_MISTAKES = [
     V1_MISTAKE,
@@ -112,9 +112,8 @@ def _check_projection(result, block, case, convs):
     projection = (convs or {}).get(PROJECTION_ROLE[0])
     if must_project and not projects:
         why = "the stride is 2" if stride != 1 else f"the channels change ({in_channels} -> {4 * width})"
-        result.fail(f"missing projection: {why}, so x must pass a 1x1 convolution with the block's "
-                    f"stride and a BN before the addition. Project when stride != 1 or "
-                    f"in_channels != width * expansion, not only when the stride changes.")
+        result.fail(f"missing projection: {why}, so x cannot be added to F(x) as it is. Which shape "
+                    "changes does your test for a projection look at?")
     elif projects and not must_project:
         result.fail("a projection where none is needed: the input and output shapes are equal, so "
                     "the shortcut is x itself (downsample = None)")
@@ -207,8 +206,14 @@ def _v15_extra_macs(build):
     return _measure(build)[1] - _measure(build, v1=True)[1]
 
 
-def _v15_extra_share(build):
-    return _v15_extra_macs(build) / _measure(build, v1=True)[1]
+def _v15_extra_percent(build):
+    """That extra as a percentage of the v1 model's MACs, to two decimals."""
+    return round(100 * _v15_extra_macs(build) / _measure(build, v1=True)[1], 2)
+
+
+def _resnet_3_4_12_3():
+    """ResNet50 with 12 blocks in layer3 instead of 6: a model that no table of notebook 04 shows."""
+    return ResNet(Bottleneck, [3, 4, 12, 3])
 
 
 RESNET50_QUESTIONS = [
@@ -216,8 +221,9 @@ RESNET50_QUESTIONS = [
              lambda: count_parameters(Bottleneck(512, 128)),
              hint="Count the weights of the three convolutions (none has a bias), then a weight and a "
                   "bias per channel of each BN; there is no projection, since 512 = 4 x 128."),
-    Question("resnet101_minus_resnet50_parameters", "2. parameters ResNet101 has more than ResNet50",
-             lambda: _measure(resnet101)[0] - _measure(resnet50)[0],
+    Question("resnet_3_4_12_3_extra_parameters",
+             "2. parameters ResNet(Bottleneck, [3, 4, 12, 3]) has more than ResNet50",
+             lambda: _measure(_resnet_3_4_12_3)[0] - _measure(resnet50)[0],
              hint="Only layer3 differs: how many more blocks, and what does one of them hold? All the "
                   "extra blocks are Identity Blocks of width 256 (1024 channels in and out)."),
     Question("resnet101_v15_extra_macs_millions",
@@ -225,10 +231,11 @@ RESNET50_QUESTIONS = [
              lambda: _v15_extra_macs(resnet101) / 1e6, tolerance=0.01,
              hint="Which blocks differ between v1 and v1.5, and does ResNet101 have more of them "
                   "than ResNet50?"),
-    Question("resnet101_share_more_or_less",
-             "4. that extra as a share of v1's MACs, 'more' or 'less' than ResNet50's?",
-             lambda: "less" if _v15_extra_share(resnet101) < _v15_extra_share(resnet50) else "more",
-             hint="Compare the extra MACs of question 3 with the size of the whole model."),
+    Question("resnet101_v15_extra_percent",
+             "4. that extra as a percentage of ResNet101's MACs in v1 (224x224)",
+             lambda: _v15_extra_percent(resnet101), tolerance=0.05,
+             hint="Divide question 3's extra by ResNet101's MACs in v1: its v1.5 MACs (in the table "
+                  "of the family) less that extra. Then times 100."),
 ]
 
 

@@ -218,7 +218,7 @@ def _backward(result, module, x):
     if unused:
         result.fail(f"these parameters get no gradient, so forward never uses them: {unused}")
     else:
-        result.ok("backward runs and every parameter gets a gradient")
+        result.ok("backward runs, and forward uses every parameter")
     module.zero_grad(set_to_none=True)
 
 

@@ -10,7 +10,7 @@ the stride, the in_channels bookkeeping, which blocks project), then the engine'
 import torch
 
 from ..blocks import BasicBlock, Bottleneck, block_kind
-from ..measure import count_macs, count_parameters, shape_trace
+from ..measure import count_macs, count_parameters
 from ..resnet import ResNet, make_stage, resnet18
 from .engine import Case, check_facts_then_reference, checking, is_buildable
 from .predictions import Question, check_predictions
@@ -63,10 +63,11 @@ def _block_problems(index, mine, theirs, width):
     if mine.stride != theirs.stride:
         problems.append(_stride_problem(index, mine, theirs))
     if mine.conv1.in_channels != theirs.conv1.in_channels:
+        # a nudge, not the fix: the counts and a question, never the formula
+        question = ("the first block receives the stage's in_channels" if index == 0 else
+                    f"how many channels does a block of width {width} give out?")
         problems.append(f"built for {mine.conv1.in_channels} input channels, but "
-                        f"{theirs.conv1.in_channels} flow into it: after the first block, "
-                        f"in_channels becomes width * block.expansion = {width} * "
-                        f"{theirs.expansion} = {width * theirs.expansion}")
+                        f"{theirs.conv1.in_channels} flow into it: {question}")
     if not problems and block_kind(mine) != block_kind(theirs):
         problems.append(f"it is {_describe_block(mine)}, expected {_describe_block(theirs)}")
     return "; ".join(problems)
@@ -132,14 +133,19 @@ RESNET18_QUESTIONS = [
              lambda: count_parameters(_on_meta(resnet18, num_classes=100)),
              hint="Only the classifier depends on the number of classes: it has 512 weights and one "
                   "bias per class; start from ResNet18's 11,689,512 parameters."),
-    Question("layer4_shape_at_320", "2. the shape leaving layer4 for one 320x320 image, (N, C, H, W)",
-             lambda: dict(shape_trace(_on_meta(resnet18), image_size=320))["layer4"],
-             hint="How many times do the stem and the stages halve the height and width? Give all four "
-                  "numbers as a tuple, the batch of one included."),
-    Question("resnet26_conv_blocks", "3. the Conv Blocks of ResNet(BasicBlock, [2, 3, 4, 3])",
-             lambda: conv_block_names(_on_meta(ResNet, BasicBlock, [2, 3, 4, 3])),
-             hint="A block needs a projection where the stride or the channel count changes. Name the "
-                  "blocks as a set of strings such as {'layer1[0]', 'layer1[1]'} (the index counts from 0)."),
+    Question("layer4_shape_600x400",
+             "2. the shape leaving layer4 for one image 600 pixels high and 400 wide, (N, C, H, W)",
+             lambda: tuple(_on_meta(resnet18).forward_features(
+                 torch.empty(1, 3, 600, 400, device="meta")).shape),
+             hint="How many times do the stem and the stages halve the height and the width, and which "
+                  "way do they round an odd side? Work out the height and the width separately, and give "
+                  "all four numbers as a tuple, the batch of one included."),
+    Question("bottleneck_conv_blocks", "3. the Conv Blocks of ResNet(Bottleneck, [2, 3, 4, 3])",
+             lambda: conv_block_names(_on_meta(ResNet, Bottleneck, [2, 3, 4, 3])),
+             hint="A block needs a projection where the stride or the channel count changes: compare "
+                  "the channels that flow into each block with the channels it gives out (a block of "
+                  "width w gives out w * block.expansion). Name the blocks as a set of strings such as "
+                  "{'layer2[1]', 'layer3[2]'} (the index counts from 0)."),
     Question("gmacs_at_448", "4. G MACs of ResNet18 for one 448x448 image (within 2%)",
              lambda: round(count_macs(_on_meta(resnet18), image_size=448) / 1e9, 3), tolerance=0.02,
              hint="A convolution's MACs are its output pixels times its weights. How many more output "

@@ -1,12 +1,19 @@
 """The checkers of notebook 02's exercises.
 
-* ``check_downsample``: exercise 1, the shortcut of a block, None or a projection (1x1 conv + BN);
-* ``check_stride_only_shortcut``: exercise 1's questions about a shortcut test that looks only at
-  the stride;
+* ``check_downsample``: exercise 1, the shortcut of a block, None or a projection (1x1 conv + BN).
+  The notebook's starter has a mistake for the learner to find, so the notebook runs it with
+  ``show_cases=False``: the report then names neither the cases' arguments nor the shape change
+  of a failing case, only asks which shape changes the learner's test looks at;
 * ``check_zero_pad_shortcut``: exercise 2, the paper's option A, checked against
-  ``make_shortcut(..., option="A")`` with its known mistakes named;
-* ``check_option_a_resnet50``: exercise 3's questions about option A in ResNet50.
+  ``make_shortcut(..., option="A")`` with its known mistakes named. A starter that still raises
+  NotImplementedError gets one FAIL line and no case, so its report shows no shape;
+* ``check_stride_only_shortcut``: exercise 3 (a), where the starter's test of exercise 1 (a
+  projection only when the stride is not 1) builds the wrong shortcut in ResNet18 and ResNet50;
+* ``check_option_a_resnet50``: exercise 3 (b), what option A would do in ResNet50.
 """
+
+import contextlib
+import io
 
 import torch
 import torch.nn.functional as F
@@ -14,8 +21,8 @@ import torch.nn.functional as F
 from ..blocks import block_kind, make_shortcut
 from ..measure import count_parameters
 from ..resnet import resnet18, resnet50
-from .engine import (ATOL, RTOL, Case, Mistake, _construct, check_against_reference, checking,
-                     explain_exception, is_buildable)
+from .engine import (ATOL, RTOL, Case, CheckResult, Mistake, _construct, check_against_reference,
+                     checking, explain_exception, is_buildable)
 from .predictions import Question, check_predictions
 
 # ---------------------------------------------------------------------------------------- exercise 1
@@ -43,8 +50,30 @@ def _shape_change(case):
     return ", ".join(changes + ([f"stride {stride}"] if stride != 1 else []))
 
 
-def _check_downsample_case(result, candidate_function, case, name):
-    result.note(f"{case.title}: {case.call_text(name)}")
+def _case_heading(case, number, name, show_cases):
+    if show_cases:
+        return f"{case.title}: {case.call_text(name)}"
+    kind = "a Conv Block" if _reference_downsample(*case.args, **case.kwargs) is not None else "an Identity Block"
+    return f"Case {number} of {len(DOWNSAMPLE_CASES)}: {kind}"
+
+
+def _check_projection_quietly(result, candidate_function, case, name):
+    """The generic checks of a projection, summed up in one ok line when they all pass (their lines
+    name the case's shapes); when one fails, every line is reported as it is."""
+    quiet = CheckResult(result.exercise)
+    with contextlib.redirect_stdout(io.StringIO()):
+        check_against_reference(quiet, candidate_function, _reference_downsample, case,
+                                DOWNSAMPLE_MISTAKES, name, announce=False)
+    if quiet.passed:
+        result.ok("returns a projection that equals the reference's (output shape, gradients, no bias "
+                  "before BN, parameter count, outputs with the reference's weights)")
+        return
+    for status, text in quiet.lines:
+        (result.ok if status == "ok" else result.fail)(text)
+
+
+def _check_downsample_case(result, candidate_function, case, number, name, show_cases):
+    result.note(_case_heading(case, number, name, show_cases))
     try:
         got = candidate_function(*case.args, **case.kwargs)
     except Exception as exc:
@@ -56,22 +85,37 @@ def _check_downsample_case(result, candidate_function, case, name):
     elif not needed:
         result.fail(f"returned {type(got).__name__}, expected None: the shape does not change, so "
                     "the shortcut is x itself (no parameters, no computation)")
-    elif got is None:
+    elif got is None and show_cases:
         result.fail(f"returned None, but the shape changes ({_shape_change(case)}), so x cannot be "
                     "added to F(x) as it is. Which shape changes does your test for None look at?")
-    else:
+    elif got is None:
+        result.fail("returned None, but in this case x and F(x) cannot be added as they are. Which "
+                    "shape changes does your test for None look at, and which can a block make? "
+                    f"(To see the cases' arguments: check_downsample({name}, show_cases=True).)")
+    elif show_cases:
         check_against_reference(result, candidate_function, _reference_downsample, case,
                                 DOWNSAMPLE_MISTAKES, name, announce=False)
+    else:
+        _check_projection_quietly(result, candidate_function, case, name)
 
 
-def check_downsample(candidate_function):
+def check_downsample(candidate_function, show_cases=True):
     """Check a learner's ``make_downsample(in_channels, out_channels, stride)``: None when the block
-    keeps its shape, else a module that projects x (1x1 conv with the stride, then BN)."""
+    keeps its shape, else a module that projects x (1x1 conv with the stride, then BN).
+
+    ``show_cases=False`` numbers the four cases instead of naming their arguments, and reports a
+    None where a projection is needed as a question, without the shape change: the notebook's
+    starter has a mistake to find, and its stored report must not point at it.
+    """
     name = getattr(candidate_function, "__name__", "make_downsample")
     with checking("downsample", "Checking your shortcut against resnet_edu.blocks.make_shortcut") as result:
-        for case in DOWNSAMPLE_CASES if is_buildable(result, candidate_function) else []:
-            _check_downsample_case(result, candidate_function, case, name)
+        cases = DOWNSAMPLE_CASES if is_buildable(result, candidate_function) else []
+        for number, case in enumerate(cases, start=1):
+            _check_downsample_case(result, candidate_function, case, number, name, show_cases)
     return result
+
+
+# ---------------------------------------------------------------------------------------- exercise 3 (a)
 
 
 def residual_blocks(model):
@@ -87,7 +131,7 @@ def blocks_a_stride_only_test_gets_wrong(model):
 
 STRIDE_ONLY_QUESTIONS = [
     Question("wrong_in_resnet18",
-             "1. in how many blocks of ResNet18 the stride-only test builds the wrong shortcut",
+             "1. in how many blocks of ResNet18 the starter's test of exercise 1 builds the wrong shortcut",
              lambda: blocks_a_stride_only_test_gets_wrong(resnet18()),
              hint="Section 2's table lists every block of ResNet18 with its channels and stride."),
     Question("wrong_in_resnet50", "2. in how many blocks of ResNet50 it builds the wrong shortcut",
@@ -97,7 +141,8 @@ STRIDE_ONLY_QUESTIONS = [
 
 
 def check_stride_only_shortcut(answers):
-    """Exercise 1's questions: where the blog's test (a projection only when stride != 1) goes wrong."""
+    """Exercise 3 (a): where the starter's test of exercise 1 (a projection only when stride != 1), the
+    test of a common from-scratch ResNet18, goes wrong."""
     return check_predictions("stride_only_shortcut", "Checking your answers against the built models",
                              STRIDE_ONLY_QUESTIONS, answers)
 
@@ -109,10 +154,10 @@ def _pad_channels(x, before, after):
     return F.pad(x, (0, 0, 0, 0, before, after))  # F.pad names the last dimension first: W, H, C
 
 
-ZERO_PAD_CASES = [
+ZERO_PAD_CASES = [  # the titles name no model: the third case is exercise 3's answer
     Case("ResNet18's layer2[0], 64 -> 128 channels, stride 2", (64, 128, 2), {}, (2, 64, 8, 8)),
     Case("an odd size, 32 -> 64 channels, stride 2", (32, 64, 2), {}, (2, 32, 7, 7)),
-    Case("ResNet50's layer1[0], 64 -> 256 channels, stride 1", (64, 256, 1), {}, (2, 64, 8, 8)),
+    Case("more channels at stride 1, 64 -> 256", (64, 256, 1), {}, (2, 64, 8, 8)),
 ]
 
 ORDER_OF_CHANNELS = ("The paper does not say where the zero channels go, and a network trained from "
@@ -245,13 +290,34 @@ def _check_zero_pad_case(result, candidate_class, case, name):
                     "operations (no .detach(), .data or NumPy), so that backward flows through it")
 
 
+def _not_written_yet(result, candidate_class, name):
+    """True, with one FAIL line, when the learner's class raises NotImplementedError (the starter's
+    TODO) on the first case; the report then names no case, so it shows none of their shapes."""
+    case = ZERO_PAD_CASES[0]
+    where = "building it"
+    try:
+        module = candidate_class(*case.args, **case.kwargs)
+        where = "its forward"
+        with torch.no_grad():
+            module(torch.zeros(case.input_shape))
+    except NotImplementedError as exc:
+        message = f' ("{exc}")' if str(exc) else ""
+        result.fail(f"{name} is not written yet: {where} raises NotImplementedError{message}. Replace "
+                    "the raise with your code, then run the check again.")
+        return True
+    except Exception:
+        return False  # the cases report it, in plain words
+    return False
+
+
 def check_zero_pad_shortcut(candidate_class):
     """Check a learner's option A shortcut, ``MyZeroPadShortcut(in_channels, out_channels, stride)``,
     against ``make_shortcut(..., option="A")``: x subsampled with the stride, zero channels appended."""
     name = getattr(candidate_class, "__name__", "your shortcut")
     title = 'Checking your shortcut against make_shortcut(..., option="A")'
     with checking("zero_pad_shortcut", title) as result:
-        for case in ZERO_PAD_CASES if is_buildable(result, candidate_class) else []:
+        ready = is_buildable(result, candidate_class) and not _not_written_yet(result, candidate_class, name)
+        for case in ZERO_PAD_CASES if ready else []:
             try:
                 _check_zero_pad_case(result, candidate_class, case, name)
             except Exception as exc:  # the learner's module can be anything: report, never raise
@@ -259,7 +325,7 @@ def check_zero_pad_shortcut(candidate_class):
     return result
 
 
-# ---------------------------------------------------------------------------------------- exercise 3
+# ---------------------------------------------------------------------------------------- exercise 3 (b)
 
 
 def channels_carrying_x(in_channels, out_channels, stride):
@@ -275,13 +341,13 @@ def padded_blocks(model):
 
 
 OPTION_A_RESNET50_QUESTIONS = [
-    Question("channels_carrying_x", "1. how many of the 256 channels of option A's shortcut in "
-             "ResNet50's layer1[0] carry x", lambda: channels_carrying_x(64, 256, 1),
-             hint="Option A adds no information to x: it keeps x's values and appends zeros."),
     Question("padded_blocks",
-             "2. how many blocks of ResNet50 get a zero-padded shortcut under option A",
+             "1. how many blocks of ResNet50 get a zero-padded shortcut under option A",
              lambda: padded_blocks(resnet50(shortcut="A")),
              hint="A block needs one wherever its shape changes; remember stage 1."),
+    Question("channels_carrying_x", "2. how many channels of option A's shortcut in the first of "
+             "them carry x", lambda: channels_carrying_x(64, 256, 1),
+             hint="Option A adds no information to x: it keeps x's values and appends zeros."),
     Question("parameters_b_adds",
              "3. how many parameters option B adds to ResNet50 over option A (within 5%)",
              lambda: count_parameters(resnet50()) - count_parameters(resnet50(shortcut="A")),
@@ -292,6 +358,6 @@ OPTION_A_RESNET50_QUESTIONS = [
 
 
 def check_option_a_resnet50(answers):
-    """Exercise 3's questions: what option A would do in ResNet50."""
+    """Exercise 3 (b): what option A would do in ResNet50."""
     return check_predictions("option_a_resnet50", "Checking your answers against the built models",
                              OPTION_A_RESNET50_QUESTIONS, answers)

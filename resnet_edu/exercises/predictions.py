@@ -3,7 +3,7 @@ code measures, within a stated tolerance, and the measured value is shown only o
 
 A notebook asks its questions with a dict of answers that starts empty::
 
-    my_predictions = {"parameters_100_classes": None, "layer4_shape_at_320": None}
+    my_predictions = {"parameters_100_classes": None, "layer4_shape_600x400": None}
     check_resnet18_predictions(my_predictions)
 
 and the notebook's checker module describes each question as a :class:`Question`. A wrong answer

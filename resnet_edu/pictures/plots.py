@@ -2,9 +2,12 @@
 confusion matrix and the speed ladder. Every figure has a title, axis labels and units.
 """
 
+import io
+
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.figure import Figure
 
 from ..dataset import CLASSES
 
@@ -63,12 +66,35 @@ class LivePlot:
         plt.close(fig)  # drawn into the display; closing keeps the inline backend from drawing it again
 
 
+class PhotoGrid:
+    """A grid of photographs that a notebook shows, and stores, as JPEG only: photographs compress
+    several times better as JPEG than as PNG, which keeps a notebook with image grids light. It wraps
+    a ``Figure`` built without pyplot (``.figure``; ``.savefig`` writes it), because IPython would
+    store any Figure as PNG as well."""
+
+    def __init__(self, figure, count):
+        self.figure, self.count = figure, count
+
+    def savefig(self, *args, **kwargs):
+        return self.figure.savefig(*args, **kwargs)
+
+    def _repr_jpeg_(self):
+        buffer = io.BytesIO()
+        self.figure.savefig(buffer, format="jpeg", dpi=72, pil_kwargs={"quality": 85})
+        return buffer.getvalue()
+
+    def __repr__(self):
+        return f"<PhotoGrid of {self.count} images>"
+
+
 def show_images(images, labels=None, classes=CLASSES, ncols=8, title="", captions=None, size=1.3):
-    """A grid of uint8 images (N, 3, H, W) with their class names (or ``captions``) above them."""
+    """A grid of uint8 images (N, 3, H, W) with their class names (or ``captions``) above them; in a
+    notebook it shows as a JPEG when it is a cell's value."""
     images = torch.as_tensor(images)
     n = len(images)
     nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.4), squeeze=False)
+    fig = Figure(figsize=(size * ncols, size * nrows + 0.4))
+    axes = fig.subplots(nrows, ncols, squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i >= n:
@@ -80,7 +106,7 @@ def show_images(images, labels=None, classes=CLASSES, ncols=8, title="", caption
             ax.set_title(classes[int(labels[i])], fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
-    return fig
+    return PhotoGrid(fig, n)
 
 
 def plot_class_balance(train_labels, test_labels, classes=CLASSES):
@@ -99,7 +125,7 @@ def plot_class_balance(train_labels, test_labels, classes=CLASSES):
 def plot_confusion_matrix(matrix, classes=CLASSES, title="Confusion matrix (test set)"):
     """The confusion matrix as a heat map, with the count written in every cell."""
     matrix = torch.as_tensor(matrix)
-    fig, ax = plt.subplots(figsize=(7, 6))
+    fig, ax = plt.subplots(figsize=(6, 5))
     image = ax.imshow(matrix.numpy(), cmap="Blues")
     fig.colorbar(image, ax=ax, label="images")
     ticks = np.arange(len(classes))

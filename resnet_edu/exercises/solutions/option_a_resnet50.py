@@ -1,4 +1,4 @@
-"""Notebook 02, exercise 3: what option A would do in ResNet50."""
+"""Notebook 02, exercise 3 (b): what option A would do in ResNet50."""
 
 import torch
 
@@ -7,15 +7,15 @@ from resnet_edu.exercises.identity_and_conv_blocks import padded_blocks
 from resnet_edu.measure import count_parameters
 from resnet_edu.resnet import resnet50
 
-# 1. The first block goes from 64 to 256 channels at stride 1.
+# 1. Every stage of ResNet50 changes the channel count in its first block (stem 64 -> 256, then
+#    256 -> 512, 512 -> 1024, 1024 -> 2048), stage 1 included, so four blocks pad.
+print("1.", padded_blocks(resnet50(shortcut="A")), "blocks with a zero-padded shortcut")
+
+# 2. The first of them, layer1[0], goes from 64 to 256 channels at stride 1.
 shortcut = make_shortcut(64, 256, 1, option="A")
 y = shortcut(torch.randn(1, 64, 56, 56))
 carrying = int((y.abs().sum(dim=(0, 2, 3)) > 0).sum())
-print("1.", shortcut, "->", tuple(y.shape), f"| channels that carry x: {carrying} of {y.shape[1]}")
-
-# 2. Every stage of ResNet50 changes the channel count in its first block (stem 64 -> 256, then
-#    256 -> 512, 512 -> 1024, 1024 -> 2048), stage 1 included, so four blocks pad.
-print("2.", padded_blocks(resnet50(shortcut="A")), "blocks with a zero-padded shortcut")
+print("2.", shortcut, "->", tuple(y.shape), f"| channels that carry x: {carrying} of {y.shape[1]}")
 
 # 3. Option B turns those four into projections: 1x1 weights (in x out) and a BN (2 x out) each,
 #    64*256 + 256*512 + 512*1024 + 1024*2048 weights and 2*(256 + 512 + 1024 + 2048) BN parameters.

@@ -1,4 +1,5 @@
-"""Notebook 02, exercise 1 (b): where a shortcut test that looks only at the stride goes wrong."""
+"""Notebook 02, exercise 3 (a): where the starter's test of exercise 1, which looks only at the stride,
+builds the wrong shortcut."""
 
 from resnet_edu.exercises.identity_and_conv_blocks import blocks_a_stride_only_test_gets_wrong
 from resnet_edu.resnet import resnet18, resnet34, resnet50
