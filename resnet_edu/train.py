@@ -1,5 +1,6 @@
 """Train a ResNet on CIFAR-10: the configuration and its recipes, the optimiser and schedule, the
-training loop, and evaluation. Read it top to bottom; :func:`fit` holds the whole loop on one screen.
+training loop, and evaluation. Read it top to bottom; :func:`fit` holds the whole loop, whose body
+over the epochs is about 40 lines.
 
 What the loop leaves to other modules: the device, the precision and torchrun's processes
 (:mod:`resnet_edu.runtime`), batches that arrive on the device augmented and normalised
