@@ -21,7 +21,7 @@ from ..resnet import ResNet, resnet50, resnet101, stride_on_first_1x1
 from .engine import (Case, Mistake, check_facts_then_reference, checking, describe_conv,
                      is_buildable)
 from .predictions import Question, check_predictions
-from .residual_block import shortcut
+from .residual_block import residual_mistakes, shortcut
 
 
 def _bottleneck_branch(ref, x, relu_after_3x3=True):
@@ -40,15 +40,7 @@ V1_MISTAKE = Mistake(
 
 BOTTLENECK_MISTAKES = [
     V1_MISTAKE,
-    Mistake("ReLU before the addition",
-            lambda r, x: F.relu(F.relu(_bottleneck_branch(r, x)) + shortcut(r, x)),
-            "the branch ends in a ReLU before the shortcut is added, so it can only add. End the "
-            "branch with bn3; apply the ReLU once, after the addition."),
-    Mistake("no ReLU after the addition", lambda r, x: _bottleneck_branch(r, x) + shortcut(r, x),
-            "the block returns F(x) + x without the final ReLU. Return relu(out + identity)."),
-    Mistake("the shortcut is never added", lambda r, x: F.relu(_bottleneck_branch(r, x)),
-            "the block computes ReLU(F(x)): a plain block, not a residual one. Add x (or "
-            "downsample(x)) before the final ReLU."),
+    *residual_mistakes(_bottleneck_branch, "bn3"),
     Mistake("no ReLU after the 3x3",
             lambda r, x: F.relu(_bottleneck_branch(r, x, relu_after_3x3=False) + shortcut(r, x)),
             "bn2's output goes into the expanding 1x1 without a ReLU. The branch is "

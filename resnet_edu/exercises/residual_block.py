@@ -31,17 +31,23 @@ def _branch(ref, x, relu_inside=True):
     return ref.bn2(ref.conv2(F.relu(out) if relu_inside else out))
 
 
-BASIC_BLOCK_MISTAKES = [
-    Mistake("ReLU before the addition",
-            lambda r, x: F.relu(F.relu(_branch(r, x)) + shortcut(r, x)),
-            "the branch ends in a ReLU before the shortcut is added, so F(x) can only add "
-            "non-negative values and never subtract. End the branch with bn2; apply the ReLU once, "
-            "after the addition."),
-    Mistake("no ReLU after the addition", lambda r, x: _branch(r, x) + shortcut(r, x),
-            "the block returns F(x) + x without the final ReLU. Return relu(out + identity)."),
-    Mistake("the shortcut is never added", lambda r, x: F.relu(_branch(r, x)),
-            "the block computes ReLU(F(x)): a plain block, not a residual one. Add x (or "
-            "downsample(x)) to the branch before the final ReLU."),
+def residual_mistakes(branch, last_bn):
+    """The three mistakes any residual block can make around its addition, for a block whose
+    residual branch the reference computes as ``branch(reference, x)`` and ends with ``last_bn``."""
+    return [
+        Mistake("ReLU before the addition", lambda r, x: F.relu(F.relu(branch(r, x)) + shortcut(r, x)),
+                "the branch ends in a ReLU before the shortcut is added, so F(x) can only add "
+                f"non-negative values and never subtract. End the branch with {last_bn}; apply the ReLU "
+                "once, after the addition."),
+        Mistake("no ReLU after the addition", lambda r, x: branch(r, x) + shortcut(r, x),
+                "the block returns F(x) + x without the final ReLU. Return relu(out + identity)."),
+        Mistake("the shortcut is never added", lambda r, x: F.relu(branch(r, x)),
+                "the block computes ReLU(F(x)): a plain block, not a residual one. Add x (or "
+                "downsample(x)) to the branch before the final ReLU."),
+    ]
+
+
+BASIC_BLOCK_MISTAKES = residual_mistakes(_branch, "bn2") + [
     Mistake("no ReLU between the two convolutions",
             lambda r, x: F.relu(_branch(r, x, relu_inside=False) + shortcut(r, x)),
             "bn1's output goes into conv2 without a ReLU. The branch is conv-BN-ReLU-conv-BN."),
