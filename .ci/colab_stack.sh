@@ -3,7 +3,7 @@
 # Python 3.12, IPython 7.34.0, ipywidgets 7.7.1, ipykernel 6.17.1, torch 2.4.1 + torchvision 0.19.1.
 # Builds a fresh venv (default /tmp/colab-venv, or $COLAB_VENV), installs that pinned stack and the
 # project, then runs every notebook top to bottom with nbval-lax: any error fails, output differences
-# do not (05 trains on RESNET_EDU_SUBSET=5000 images). Second runs install from pip's cache.
+# do not (05 and 06 train on RESNET_EDU_SUBSET=2000 images). Second runs install from pip's cache.
 # COLAB_STACK_TESTS=1 also runs the package tests (tests/) there: 2-5 more minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,7 +48,7 @@ echo "== colab_stack: install took $((SECONDS - t0)) s"
 
 t1=$SECONDS
 # PYDEVD_DISABLE_FILE_VALIDATION: quiets debugpy's "frozen modules" note on every kernel start.
-RESNET_EDU_SUBSET=5000 PYDEVD_DISABLE_FILE_VALIDATION=1 \
+RESNET_EDU_SUBSET=2000 PYDEVD_DISABLE_FILE_VALIDATION=1 \
     "$VENV/bin/python" -m pytest -o addopts="" -p no:cacheprovider --nbval-lax --nbval-current-env -q notebooks/
 echo "== colab_stack: notebooks took $((SECONDS - t1)) s"
 if [ "${COLAB_STACK_TESTS:-0}" = 1 ]; then

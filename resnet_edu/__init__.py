@@ -7,9 +7,11 @@ package stays light (no matplotlib, no data or training code at import time).
 
 The layout, one idea per module:
 
-* models: :mod:`.blocks` (the residual blocks), :mod:`.resnet` (stages and the network),
-  :mod:`.naive` (a popular from-scratch version with its mistakes, for comparison);
-* measurement: :mod:`.measure` (parameters, MACs, shapes, torchvision parity);
+* models: :mod:`.blocks` (the residual blocks, and the plain block), :mod:`.resnet` (stages, the
+  ImageNet networks, the paper's CIFAR-10 family and its plain twins), :mod:`.naive` (a popular
+  from-scratch version with its mistakes, for comparison);
+* measurement: :mod:`.measure` (parameters, MACs, shapes, torchvision parity), :mod:`.inside`
+  (hooks: gradient norms and feature maps; blocks deleted at test time; Grad-CAM);
 * exercises: :mod:`.exercises` (the checking engine, one module of checkers per notebook, solutions);
 * data: :mod:`.dataset` (finding, decoding and caching CIFAR-10), :mod:`.loaders` (batches);
 * training: :mod:`.train` (configuration, optimiser, schedule, the loop, evaluation),
@@ -23,9 +25,10 @@ The layout, one idea per module:
 import importlib
 from importlib.metadata import PackageNotFoundError, version
 
-from .blocks import BasicBlock, Bottleneck, conv1x1, conv3x3
+from .blocks import BasicBlock, Bottleneck, PlainBlock, conv1x1, conv3x3
 from .naive import naive_resnet18
-from .resnet import ResNet, build, make_stage, resnet18, resnet34, resnet50, resnet101, resnet152
+from .resnet import (CifarResNet, ResNet, build, cifar_resnet, make_stage, plain20, plain56, resnet18, resnet20,
+                     resnet32, resnet34, resnet44, resnet50, resnet56, resnet101, resnet110, resnet152)
 from .runtime import choose_device
 
 try:
@@ -39,6 +42,7 @@ _LAZY = {
     "load_cifar10": "dataset", "DeviceLoader": "loaders",
     "TrainConfig": "train", "recipe": "train", "fit": "train", "evaluate": "train",
     "predict": "metrics", "show_solution": "exercises",
+    "gradient_norms": "inside", "feature_maps": "inside", "deleted_blocks": "inside", "grad_cam": "inside",
 }
 
 
@@ -52,6 +56,7 @@ def __dir__():
     return sorted(__all__)
 
 
-__all__ = ["ResNet", "BasicBlock", "Bottleneck", "conv1x1", "conv3x3", "resnet18", "resnet34", "resnet50",
-           "resnet101", "resnet152", "build", "make_stage", "naive_resnet18", "choose_device", *_LAZY,
-           "__version__"]
+__all__ = ["ResNet", "BasicBlock", "Bottleneck", "PlainBlock", "conv1x1", "conv3x3", "resnet18", "resnet34",
+           "resnet50", "resnet101", "resnet152", "CifarResNet", "cifar_resnet", "resnet20", "resnet32", "resnet44",
+           "resnet56", "resnet110", "plain20", "plain56", "build", "make_stage", "naive_resnet18", "choose_device",
+           *_LAZY, "__version__"]

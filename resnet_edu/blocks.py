@@ -128,6 +128,32 @@ class Bottleneck(nn.Module):
         nn.init.zeros_(self.bn3.weight)
 
 
+class PlainBlock(nn.Module):
+    """A BasicBlock without its shortcut: the two 3x3 layers of the paper's plain networks (section
+    4.2), conv (with the stride) - BN - ReLU - conv - BN - ReLU. The same layers under the same names
+    as BasicBlock, so a plain network and its residual twin with option A shortcuts have the same
+    parameters and differ only in the additions.
+    """
+
+    expansion = 1
+
+    def __init__(self, in_channels, out_channels, stride=1, shortcut=None):
+        if shortcut is not None:
+            raise ValueError(f"a plain block has no shortcut; got shortcut={shortcut!r}. Use BasicBlock for a "
+                             f"residual block, or leave shortcut out.")
+        super().__init__()
+        self.conv1 = conv3x3(in_channels, out_channels, stride)
+        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = conv3x3(out_channels, out_channels)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.stride = stride
+
+    def forward(self, x):
+        out = self.relu(self.bn1(self.conv1(x)))
+        return self.relu(self.bn2(self.conv2(out)))  # nothing is added: x is gone after this block
+
+
 class PreActBasicBlock(nn.Module):
     """The full pre-activation block of He et al. 2016, "Identity Mappings in Deep Residual Networks"
     (arXiv:1603.05027, Fig. 4(e)): BN - ReLU - 3x3 conv (with the stride) - BN - ReLU - 3x3 conv,
@@ -167,7 +193,10 @@ class PreActBasicBlock(nn.Module):
 
 
 def block_kind(block):
-    """'Identity Block', 'Conv Block' (projection shortcut) or 'Pad Block' (option A shortcut)."""
+    """'Identity Block', 'Conv Block' (projection shortcut), 'Pad Block' (option A shortcut), or
+    'Plain Block' (no shortcut at all)."""
+    if isinstance(block, PlainBlock):
+        return "Plain Block"
     if block.downsample is None:
         return "Identity Block"
     if isinstance(block.downsample, ZeroPadShortcut):
@@ -183,6 +212,7 @@ __all__ = [
     "make_shortcut",
     "BasicBlock",
     "Bottleneck",
+    "PlainBlock",
     "PreActBasicBlock",
     "block_kind",
 ]

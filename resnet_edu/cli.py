@@ -18,7 +18,7 @@ from pathlib import Path
 from .dataset import CorruptDataError, DataNotFoundError, load_cifar10
 from .runtime import choose_device, choose_precision, device_name, is_main_process, process_count, teardown
 from .loaders import AUGMENTATIONS
-from .resnet import BUILDERS, STEMS
+from .resnet import BUILDERS, CIFAR_BUILDERS, STEMS
 from .train import (CHECKPOINT_NAME, LOADERS, METRICS_NAME, PRECISIONS, RECIPES, SCHEDULES, NonFiniteLossError,
                     build_model, fit)
 
@@ -28,7 +28,7 @@ def parser():
                                 description="Train a ResNet on CIFAR-10 (runs unchanged under torchrun).")
     p.add_argument("--quick", action="store_true", help="the quick recipe: ImageNet stem, 2 epochs, for a CPU")
     p.add_argument("--recipe", choices=sorted(RECIPES), help="start from this recipe (default: full)")
-    p.add_argument("--model", choices=list(BUILDERS), help="default: resnet18")
+    p.add_argument("--model", choices=list(BUILDERS) + list(CIFAR_BUILDERS), help="default: resnet18")
     p.add_argument("--stem", choices=STEMS)
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int, help="global batch size, split over the ranks")

@@ -1,14 +1,17 @@
-"""ResNet: a stem, four stages of residual blocks, global average pooling and a classifier.
+"""ResNet: a stem, four stages of residual blocks, global average pooling and a classifier; and the
+paper's smaller family for CIFAR-10 (three stages, 6n + 2 layers) with its plain twins.
 
 With the defaults every builder is torchvision's model: the same parameter names in the same
 order, the same shapes, the same initialisation and the same computation, so
 ``load_state_dict(torchvision_model.state_dict(), strict=True)`` works in both directions.
 """
 
+import functools
+
 import torch
 from torch import nn
 
-from .blocks import BasicBlock, Bottleneck
+from .blocks import BasicBlock, Bottleneck, PlainBlock, conv3x3
 
 STEMS = ("imagenet", "cifar")
 STAGE_WIDTHS = (64, 128, 256, 512)  # the paper's Table 1; later stages also halve the resolution
@@ -57,6 +60,32 @@ def make_stage(block, in_channels, width, num_blocks, stride, shortcut="B"):
     return nn.Sequential(*blocks)
 
 
+def check_images(x, channels, shrink, training, what_shrinks, fix):
+    """The input checks of every network here: a float (N, channels, H, W) batch at least ``shrink``
+    pixels on a side (the product of the strides); a ValueError says what arrived and what to do."""
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"expected a torch.Tensor of shape (N, 3, H, W); got {type(x).__name__}")
+    if x.dim() != 4:
+        hint = " Add a batch dimension with x.unsqueeze(0)." if x.dim() == 3 else ""
+        raise ValueError(f"expected a 4-D batch of images (N, 3, H, W); got a {x.dim()}-D tensor of shape "
+                         f"{tuple(x.shape)}.{hint}")
+    if x.shape[1] != channels:
+        hint = " Channels-last images (N, H, W, 3) need x.permute(0, 3, 1, 2)." if x.shape[-1] == 3 else ""
+        raise ValueError(f"expected {channels} colour channels in dimension 1, (N, 3, H, W); "
+                         f"got shape {tuple(x.shape)}.{hint}")
+    if not x.is_floating_point():
+        raise ValueError(f"expected a floating-point tensor; got {x.dtype}. Convert uint8 images with "
+                         f"x.float() / 255 (then normalise).")
+    height, width = x.shape[-2:]
+    if min(height, width) < shrink:
+        raise ValueError(f"{what_shrinks}, so inputs must be at least {shrink}x{shrink}; got {height}x{width}. {fix}")
+    last_stage_pixels = -(-height // shrink) * -(-width // shrink)
+    if training and x.shape[0] * last_stage_pixels < 2:
+        raise ValueError(f"in training mode BatchNorm needs more than one value per channel, but a batch of "
+                         f"{x.shape[0]} image(s) of {height}x{width} leaves one pixel per channel after the "
+                         f"last stage. Use a batch of at least 2, or call model.eval() for inference.")
+
+
 class ResNet(nn.Module):
     """ResNet of the paper "Deep Residual Learning for Image Recognition" (He et al., 2015).
 
@@ -101,39 +130,9 @@ class ResNet(nn.Module):
 
     def check_input(self, x):
         """Raise a ValueError that names the problem before a deep layer fails obscurely."""
-        if not isinstance(x, torch.Tensor):
-            raise ValueError(f"expected a torch.Tensor of shape (N, 3, H, W); got {type(x).__name__}")
-        if x.dim() != 4:
-            hint = " Add a batch dimension with x.unsqueeze(0)." if x.dim() == 3 else ""
-            raise ValueError(
-                f"expected a 4-D batch of images (N, 3, H, W); got a {x.dim()}-D tensor of shape "
-                f"{tuple(x.shape)}.{hint}"
-            )
-        if x.shape[1] != self.conv1.in_channels:
-            hint = " Channels-last images (N, H, W, 3) need x.permute(0, 3, 1, 2)." if x.shape[-1] == 3 else ""
-            raise ValueError(
-                f"expected {self.conv1.in_channels} colour channels in dimension 1, (N, 3, H, W); "
-                f"got shape {tuple(x.shape)}.{hint}"
-            )
-        if not x.is_floating_point():
-            raise ValueError(
-                f"expected a floating-point tensor; got {x.dtype}. Convert uint8 images with "
-                f"x.float() / 255 (then normalise)."
-            )
-        height, width = x.shape[-2:]
-        if min(height, width) < self.min_input_size:
-            raise ValueError(
-                f"the {self.stem!r} stem and four stages shrink an image {self.min_input_size}x, so "
-                f"inputs must be at least {self.min_input_size}x{self.min_input_size}; got "
-                f"{height}x{width}. Resize the images, or use stem='cifar' for small images."
-            )
-        last_stage_pixels = -(-height // self.min_input_size) * -(-width // self.min_input_size)
-        if self.training and x.shape[0] * last_stage_pixels < 2:
-            raise ValueError(
-                f"in training mode BatchNorm needs more than one value per channel, but a batch of "
-                f"{x.shape[0]} image(s) of {height}x{width} leaves one pixel per channel after the "
-                f"last stage. Use a batch of at least 2, or call model.eval() for inference."
-            )
+        check_images(x, self.conv1.in_channels, self.min_input_size, self.training,
+                     f"the {self.stem!r} stem and four stages shrink an image {self.min_input_size}x",
+                     "Resize the images, or use stem='cifar' for small images.")
 
     def forward_features(self, x):
         """Stem and the four stages: (N, 3, H, W) -> (N, C, H/32, W/32) ("imagenet" stem)."""
@@ -185,6 +184,90 @@ def stride_on_first_1x1(module):
     return module
 
 
+# ----------------------------------------------------------------------------- the CIFAR-10 family
+
+CIFAR_WIDTHS = (16, 32, 64)  # the paper's section 4.2: 32x32, 16x16 and 8x8 maps
+CIFAR_DEPTHS = (20, 32, 44, 56, 110)  # the depths of the paper's Table 6 and Figure 6
+
+
+class CifarResNet(nn.Module):
+    """The paper's networks for CIFAR-10 (He et al., 2015, section 4.2): a 3x3 convolution to 16
+    channels, three stages of ``n`` blocks at 16, 32 and 64 channels (the second and third halve the
+    resolution), global average pooling and a classifier: 6n + 2 layers with weights.
+
+    With ``BasicBlock`` and shortcut "A" (zero-padding, no parameters, as the paper used here) these
+    are ResNet-20 ... ResNet-110; with ``PlainBlock`` (and ``shortcut=None``) the plain networks of
+    the paper's Figure 6, whose layers and parameters are the same. Initialised as ``ResNet`` is.
+    """
+
+    def __init__(self, block, n, num_classes=10, shortcut="A", zero_init_residual=False):
+        super().__init__()
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise ValueError(f"n must be a positive integer, the blocks per stage (ResNet-20 has n = 3); got {n!r}")
+        _check_arguments([n] * 4, num_classes, "cifar")
+        self.min_input_size = 4  # two stages halve the resolution
+        w1, w2, w3 = CIFAR_WIDTHS
+        self.conv1, self.bn1, self.relu = conv3x3(3, w1), nn.BatchNorm2d(w1), nn.ReLU(inplace=True)
+        self.layer1 = make_stage(block, w1, w1, n, 1, shortcut)  # (N, 16, 32, 32)
+        self.layer2 = make_stage(block, w1, w2, n, 2, shortcut)  # (N, 32, 16, 16)
+        self.layer3 = make_stage(block, w2, w3, n, 2, shortcut)  # (N, 64, 8, 8)
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(w3, num_classes)
+        ResNet._init_weights(self, zero_init_residual)
+
+    def forward(self, x):
+        check_images(x, 3, self.min_input_size, self.training, "two stages halve an image's sides (4x in all)",
+                     "CIFAR-10's images are 32x32.")
+        x = self.relu(self.bn1(self.conv1(x)))  # (N, 16, H, W)
+        x = self.layer3(self.layer2(self.layer1(x)))  # (N, 64, H/4, W/4)
+        return self.fc(torch.flatten(self.avgpool(x), 1))  # (N, num_classes)
+
+
+def cifar_resnet(depth, plain=False, **kwargs):
+    """ResNet-``depth`` for CIFAR-10 (depth = 6n + 2), or its plain twin with ``plain=True``."""
+    if not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
+        raise ValueError(f"depth must be 6n + 2 for a whole number n >= 1 (20, 32, 44, 56, 110 in the paper); "
+                         f"got {depth!r}")
+    if plain:
+        return CifarResNet(PlainBlock, (depth - 2) // 6, shortcut=None, **kwargs)
+    return CifarResNet(BasicBlock, (depth - 2) // 6, **kwargs)
+
+
+def resnet20(**kwargs):
+    """ResNet-20 for CIFAR-10: 269,722 parameters (the paper's Table 6: 0.27M)."""
+    return cifar_resnet(20, **kwargs)
+
+
+def resnet32(**kwargs):
+    """ResNet-32 for CIFAR-10: 464,154 parameters (0.46M)."""
+    return cifar_resnet(32, **kwargs)
+
+
+def resnet44(**kwargs):
+    """ResNet-44 for CIFAR-10: 658,586 parameters (0.66M)."""
+    return cifar_resnet(44, **kwargs)
+
+
+def resnet56(**kwargs):
+    """ResNet-56 for CIFAR-10: 853,018 parameters (0.85M)."""
+    return cifar_resnet(56, **kwargs)
+
+
+def resnet110(**kwargs):
+    """ResNet-110 for CIFAR-10: 1,727,962 parameters (1.7M)."""
+    return cifar_resnet(110, **kwargs)
+
+
+def plain20(**kwargs):
+    """The plain twin of ResNet-20: the same 20 layers and parameters, no shortcuts."""
+    return cifar_resnet(20, plain=True, **kwargs)
+
+
+def plain56(**kwargs):
+    """The plain twin of ResNet-56: the same 56 layers and parameters, no shortcuts."""
+    return cifar_resnet(56, plain=True, **kwargs)
+
+
 BUILDERS = {
     "resnet18": resnet18,
     "resnet34": resnet34,
@@ -194,8 +277,19 @@ BUILDERS = {
 }
 
 
+CIFAR_BUILDERS = {f"{kind}{depth}": functools.partial(cifar_resnet, depth, plain=kind == "plain")
+                  for kind in ("resnet", "plain") for depth in CIFAR_DEPTHS}
+
+
 def build(name, **kwargs):
-    """Build a model by name ('resnet18', ..., 'resnet152'), with the same keywords as ResNet."""
+    """Build a model by name, with the same keywords as its class: 'resnet18' ... 'resnet152'
+    (ImageNet family, ``ResNet``), or 'resnet20' ... 'resnet110' and 'plain20' ... 'plain110' (the
+    CIFAR-10 family, ``CifarResNet``, which has one stem: ``stem`` may be given only as "cifar")."""
+    if name in CIFAR_BUILDERS:
+        if kwargs.pop("stem", "cifar") != "cifar":
+            raise ValueError(f"{name} is of the paper's CIFAR-10 family, whose stem is a 3x3 convolution: "
+                             f"use stem='cifar' (or leave it out)")
+        return CIFAR_BUILDERS[name](**kwargs)
     if name not in BUILDERS:
-        raise ValueError(f"unknown model {name!r}; choose one of {sorted(BUILDERS)}")
+        raise ValueError(f"unknown model {name!r}; choose one of {sorted(BUILDERS) + sorted(CIFAR_BUILDERS)}")
     return BUILDERS[name](**kwargs)

@@ -32,7 +32,7 @@ from .files import atomic_write
 from .loaders import AUGMENTATIONS, DeviceLoader, make_dataloader
 from .metrics import logits_of
 from .progress import Reporter
-from .resnet import BUILDERS, STEMS, build
+from .resnet import BUILDERS, CIFAR_BUILDERS, STEMS, build
 from .runtime import (any_across_ranks, autocast, choose_precision, configure, device_name, digests_across_ranks,
                       setup, sum_across_ranks, sync_buffers, synchronize, weights_digest)
 
@@ -79,7 +79,7 @@ class TrainConfig:
 
     def __post_init__(self):
         problems = [f"{name} must be one of {allowed}; got {getattr(self, name)!r}"
-                    for name, allowed in (("model", tuple(BUILDERS)), ("stem", STEMS), ("precision", PRECISIONS),
+                    for name, allowed in (("model", tuple(BUILDERS) + tuple(CIFAR_BUILDERS)), ("stem", STEMS), ("precision", PRECISIONS),
                                           ("loader", LOADERS), ("schedule", SCHEDULES), ("augment", AUGMENTATIONS))
                     if getattr(self, name) not in allowed]
         problems += [f"{name} must be {rule}; got {getattr(self, name)!r}" for name, rule, ok in (
@@ -93,7 +93,9 @@ class TrainConfig:
             ("warmup", "a fraction of the run from 0 up to (not including) 1", 0 <= self.warmup < 1),
             ("eval_every", "at least 1", self.eval_every >= 1),
             ("checkpoint_every", "at least 1", self.checkpoint_every >= 1),
-            ("num_workers", "0 or more", self.num_workers >= 0)) if not ok]
+            ("num_workers", "0 or more", self.num_workers >= 0),
+            ("stem", "'cifar' for the paper's CIFAR-10 family (resnet20 ... plain110)",
+             self.model not in CIFAR_BUILDERS or self.stem == "cifar")) if not ok]
         if problems:
             raise ValueError("; ".join(problems))
 

@@ -1,4 +1,5 @@
-"""The exercise checkers of notebooks 01 to 05, and show_solution, which prints a reference solution."""
+"""The exercise checkers of the notebooks (one module per notebook), and show_solution, which prints a
+reference solution."""
 
 from .bottleneck import check_bottleneck, check_resnet50_predictions
 from .engine import show_solution
@@ -7,6 +8,8 @@ from .identity_and_conv_blocks import (check_downsample, check_option_a_resnet50
                                        check_zero_pad_shortcut)
 from .residual_block import check_basic_block, check_width_prediction, check_zero_init_predictions
 from .training import check_decay_groups, check_per_class_accuracy, check_random_flip
+from .what_resnet_sees import check_grad_cam, check_map_size_predictions
+from .why_residuals_work import check_deletion_predictions, check_plain_twin
 
 __all__ = [
     "check_basic_block", "check_width_prediction", "check_zero_init_predictions",  # notebook 01
@@ -14,5 +17,7 @@ __all__ = [
     "check_stage", "check_resnet18_predictions",  # 03
     "check_bottleneck", "check_resnet50_predictions",  # 04
     "check_decay_groups", "check_per_class_accuracy", "check_random_flip",  # 05
+    "check_plain_twin", "check_deletion_predictions",  # 06
+    "check_grad_cam", "check_map_size_predictions",  # 07
     "show_solution",
 ]

@@ -1,5 +1,6 @@
 """Plots of training: learning curves (also live, redrawn in place), image grids, class balance, the
-confusion matrix and the speed ladder. Every figure has a title, axis labels and units.
+confusion matrix and the speed ladder; and of what a trained network computes: its first layer's
+filters, feature maps, heat maps over images. Every figure has a title, axis labels and units.
 """
 
 import io
@@ -155,3 +156,75 @@ def plot_speed_ladder(rows, title="Training speed ladder"):
     ax.set_xlim(0, max(speeds) * 1.2)
     fig.tight_layout()
     return fig
+
+
+# ----------------------------------------------------------------------------- inside a trained network
+
+
+def show_filters(weights, ncols=16, title="", size=0.55):
+    """The filters of a convolution on RGB images, (C_out, 3, k, k), as small colour pictures. Each
+    filter is divided by its own largest absolute weight and mapped from [-1, 1] to [0, 1]: a zero
+    weight is mid-grey, and the sign of each colour channel's weight makes that colour brighter or darker.
+    Scaling filter by filter shows every pattern but hides how large the filters are, relative to each other."""
+    weights = torch.as_tensor(weights).detach().float().cpu()
+    peaks = weights.abs().flatten(1).max(1).values.clamp_min(torch.finfo(weights.dtype).tiny)
+    pictures = weights / peaks[:, None, None, None] / 2 + 0.5
+    nrows = -(-len(weights) // ncols)
+    fig = Figure(figsize=(size * ncols, size * nrows + 0.4), layout="constrained")
+    for i, ax in enumerate(fig.subplots(nrows, ncols, squeeze=False).flat):
+        ax.axis("off")
+        if i < len(weights):
+            ax.imshow(pictures[i].permute(1, 2, 0).numpy(), interpolation="nearest")
+    fig.suptitle(title)
+    return PhotoGrid(fig, len(weights))
+
+
+def show_feature_maps(maps, channels=8, title="", size=0.9):
+    """One image's feature maps, a row per layer: ``maps`` is {row title: (C, h, w)}. Each row shows the
+    ``channels`` channels with the largest mean activation in that layer, strongest first, in grey from
+    0 (black) to the largest value in the row (white), so that the channels of one layer compare, even
+    at 1x1; every map is drawn at the same size, whatever its resolution."""
+    fig = Figure(figsize=(size * channels + 1.2, size * len(maps) + 0.7), layout="constrained")
+    axes = fig.subplots(len(maps), channels, squeeze=False)
+    for row, (name, layer_maps) in zip(axes, maps.items()):
+        layer_maps = torch.as_tensor(layer_maps).detach().float().cpu()
+        strongest = layer_maps.mean(dim=(1, 2)).argsort(descending=True)[:channels]
+        brightest = max(layer_maps[strongest].max().item(), 1e-12)
+        for ax, channel in zip(row, strongest.tolist()):
+            ax.imshow(layer_maps[channel].numpy(), cmap="gray", vmin=0, vmax=brightest, interpolation="nearest")
+            ax.set_title(f"channel {channel}", fontsize=7)
+            ax.set_xticks([]), ax.set_yticks([])
+        for ax in row[len(strongest):]:
+            ax.axis("off")
+        row[0].set_ylabel(name, fontsize=8)
+    fig.suptitle(title)
+    return PhotoGrid(fig, len(maps) * channels)
+
+
+def show_heat_maps(panels, title="", size=1.1):
+    """Heat maps over photographs, in panels side by side (e.g. right and wrong predictions). Each panel
+    is (panel title, uint8 images (N, 3, H, W), one caption per image, {row title: maps (N, H, W) in
+    [0, 1]}): its first row shows the images, each further row the images under one set of maps,
+    red where a map is 1 and blue where it is 0."""
+    nrows = 1 + max(len(rows) for *_, rows in panels)
+    widths = [len(images) for _, images, _, _ in panels]
+    fig = Figure(figsize=(size * sum(widths) + 1.5 * len(panels), size * nrows + 1.0), layout="constrained")
+    for subfig, (panel_title, images, captions, rows) in zip(fig.subfigures(1, len(panels), squeeze=False,
+                                                                            width_ratios=widths).flat, panels):
+        axes = subfig.subplots(nrows, len(images), squeeze=False)
+        pictures = torch.as_tensor(images).cpu().permute(0, 2, 3, 1).numpy()
+        for row, (row_title, maps) in enumerate([("image", None)] + list(rows.items())):
+            for col, ax in enumerate(axes[row]):
+                ax.imshow(pictures[col], interpolation="nearest")
+                if maps is not None:
+                    heat = ax.imshow(torch.as_tensor(maps[col]).detach().float().cpu().numpy(), cmap="jet",
+                                     alpha=0.5, vmin=0, vmax=1, interpolation="bilinear")
+                ax.set_xticks([]), ax.set_yticks([])
+            axes[row, 0].set_ylabel(row_title, fontsize=8)
+        for col, ax in enumerate(axes[0]):
+            ax.set_title(captions[col], fontsize=7)
+        subfig.suptitle(panel_title, fontsize=10)
+    if nrows > 1:
+        subfig.colorbar(heat, ax=axes[1:].ravel().tolist(), shrink=0.8, label="Grad-CAM (0 to 1)")
+    fig.suptitle(title)
+    return PhotoGrid(fig, sum(widths))

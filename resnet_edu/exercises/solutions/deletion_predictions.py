@@ -1,0 +1,22 @@
+"""Notebook 06, exercise 2: what deleting blocks does, reasoned out. The checked answers are the
+measurements of your own run (the sweep in section 4), so this file gives the reasoning and an
+example of predictions, not the measured values.
+
+worst_stage: deleting a residual block leaves its shortcut, so the signal always gets through;
+what changes is what the blocks after it receive. Two candidates to weigh:
+* the blocks that halve the resolution (layer2.0, layer3.0): what is left of them keeps every
+  second pixel and pads the channels with zeros, so half of the channels that every later block
+  of the stage receives are empty. Veit et al. (2016) found these mattered most in a fully trained
+  ResNet-110, though only modestly;
+* the first blocks (layer1): every later block was trained on what they made of the stem's output.
+Which one your network depends on most is what your sweep measures; a network trained for a few
+hundred steps may answer differently from a fully trained one.
+
+plain_accuracy_without_layer2.4: a plain network has one path. Without layer2.4, layer2.5 receives
+layer2.3's output, which it never saw in training, and every block after it compounds the mismatch.
+Predict an accuracy near chance, 0.1 for ten classes (or below the network's own accuracy, if that is
+itself low).
+"""
+
+example = {"worst_stage": "layer2", "plain_accuracy_without_layer2.4": 0.1}
+print("an example of predictions, to check against your own run:", example)

@@ -1,0 +1,135 @@
+"""The checkers of notebook 06: ``check_plain_twin`` (exercise 1, the plain twin of a residual
+stage) and ``check_deletion_predictions`` (exercise 2, predict what deleting blocks does, then check
+against the notebook's own measurements).
+"""
+
+import torch
+from torch import nn
+
+from ..blocks import BasicBlock, PlainBlock
+from ..resnet import make_stage
+from .engine import checking, explain_exception, randomise_batchnorm
+from .predictions import Question, check_predictions
+
+# (what the stage is, make_stage's arguments after the block: in_channels, width, blocks, stride)
+TWIN_CASES = [
+    ("ResNet-20's layer1 (three Identity Blocks at 16 channels)", (16, 16, 3, 1)),
+    ("ResNet-20's layer2 (a Pad Block with stride 2, then two Identity Blocks at 32 channels)", (16, 32, 3, 2)),
+]
+
+
+def _residual_stage(in_channels, width, blocks, stride):
+    stage = make_stage(BasicBlock, in_channels, width, blocks, stride, shortcut="A")
+    randomise_batchnorm(stage, torch.Generator().manual_seed(0))  # every layer matters in eval mode
+    return stage.eval()
+
+
+def _reference_twin(stage, in_channels, width, blocks, stride):
+    twin = make_stage(PlainBlock, in_channels, width, blocks, stride, shortcut=None)
+    twin.load_state_dict(stage.state_dict())
+    return twin.eval()
+
+
+def _without_final_relus(twin, x):
+    for block in twin:
+        x = block.bn2(block.conv2(block.relu(block.bn1(block.conv1(x)))))
+    return x
+
+
+def _conv_weights(module):
+    return [m.weight for m in module.modules() if isinstance(m, nn.Conv2d)]
+
+
+def _name_the_difference(out, residual_out, reference, x, twin, stage):
+    """Why the learner's twin computes something else than the stage's plain twin."""
+    with torch.no_grad():
+        if torch.allclose(out, residual_out, atol=1e-5):
+            return ("the twin computes exactly what the residual stage computes: its shortcuts are still "
+                    "there. What does a plain block add to its branch before the last ReLU?")
+        if torch.allclose(out, _without_final_relus(reference, x), atol=1e-5):
+            return "the blocks end without their ReLU: a plain block is conv-BN-ReLU-conv-BN-ReLU."
+    mine, theirs = _conv_weights(twin), _conv_weights(stage)
+    if len(mine) != len(theirs) or any(a.shape != b.shape or not torch.equal(a, b) for a, b in zip(mine, theirs)):
+        return (f"the twin's {len(mine)} convolutions do not hold the stage's {len(theirs)} convolutions' weights "
+                "(a newly built block starts from fresh random weights): copy each block's weights into its twin.")
+    return (f"the outputs differ from the stage's plain twin by up to {float((out - reference(x)).abs().max()):.3g}, "
+            "though the convolutions hold the stage's weights: do the BatchNorms hold the stage's statistics too?")
+
+
+def _check_case(result, plain_twin, title, args):
+    stage = _residual_stage(*args)
+    x = torch.relu(torch.randn(2, args[0], 8, 8))  # a stage's input comes out of a ReLU
+    before = {name: tensor.clone() for name, tensor in stage.state_dict().items()}
+    with torch.no_grad():
+        residual_out = stage(x)
+    try:
+        twin = plain_twin(stage)
+    except Exception as exc:  # the learner's code: report, never raise
+        result.fail(f"{title}: plain_twin(stage) raised {explain_exception(exc)}")
+        return
+    if not isinstance(twin, nn.Module):
+        result.fail(f"{title}: plain_twin(stage) returned {type(twin).__name__}; expected an nn.Module, "
+                    "e.g. an nn.Sequential of blocks")
+        return
+    if any(not torch.equal(before[name], tensor) for name, tensor in stage.state_dict().items()) or any(
+            isinstance(m, PlainBlock) for m in stage.modules()):
+        result.fail(f"{title}: plain_twin changed the residual stage it was given; leave it as it is and "
+                    "build a new module")
+        return
+    reference = _reference_twin(stage, *args)
+    try:
+        with torch.no_grad():
+            out = twin.eval()(x.clone())
+    except Exception as exc:
+        result.fail(f"{title}: the twin's forward on an input of shape {tuple(x.shape)} raised {explain_exception(exc)}")
+        return
+    with torch.no_grad():
+        expected = reference(x)
+    if out.shape != expected.shape:
+        result.fail(f"{title}: the twin's output has shape {tuple(out.shape)}, the stage's {tuple(expected.shape)}")
+    elif torch.allclose(out, expected, atol=1e-5, rtol=1e-4):
+        result.ok(f"{title}: the twin computes the stage without its shortcuts, with the stage's weights")
+    else:
+        result.fail(f"{title}: {_name_the_difference(out, residual_out, reference, x, twin, stage)}")
+    shared = {p.data_ptr() for p in stage.parameters()} & {p.data_ptr() for p in twin.parameters()}
+    if shared:
+        result.fail(f"{title}: the twin shares {len(shared)} weight tensors with the stage, so training one "
+                    "would change the other; give the twin copies (load_state_dict copies)")
+
+
+def check_plain_twin(plain_twin):
+    """Check a learner's ``plain_twin(stage)``: a new module that computes a residual stage (an
+    nn.Sequential of BasicBlocks with option A shortcuts) without its shortcuts, with its weights."""
+    with checking("plain_twin", "Checking plain_twin(stage) on two stages of ResNet-20") as result:
+        if not callable(plain_twin):
+            result.fail(f"expected a function plain_twin(stage), got {type(plain_twin).__name__}")
+            return result
+        for title, args in TWIN_CASES:
+            _check_case(result, plain_twin, title, args)
+    return result
+
+
+def check_deletion_predictions(answers, residual_drops=None, plain_accuracy_without=None):
+    """Exercise 2 of notebook 06, checked against the notebook's measurements.
+
+    residual_drops:          {block name: accuracy lost by ResNet-56 when that block alone is deleted}
+    plain_accuracy_without:  {block name: plain-56's accuracy with that block alone deleted}
+    """
+    if residual_drops is None or plain_accuracy_without is None:
+        with checking("deletion_predictions", "Checking your predictions about deleted blocks") as result:
+            result.fail("no measurements to check against: run the sweep of section 4 first, then "
+                        "check_deletion_predictions(my_predictions, drops, without['plain56'])")
+        return result
+    questions = [
+        Question("worst_stage", "the stage of the ResNet-56 block whose deletion costs the most accuracy",
+                 lambda: max(residual_drops, key=residual_drops.get).split(".")[0],
+                 hint="'layer1', 'layer2' or 'layer3'. Deleting any residual block leaves its shortcut: whose "
+                      "branch changes the signal most for the blocks after it? Veit et al. found the blocks "
+                      "that downsample for a fully trained ResNet-110; a briefly trained network may differ."),
+        Question("plain_accuracy_without_layer2.4", "plain-56's test accuracy with block layer2.4 deleted",
+                 lambda: round(plain_accuracy_without["layer2.4"], 2), tolerance=0.3,
+                 hint="a fraction from 0 to 1 (within 30% of the measured value). What do the blocks after it "
+                      "receive instead of what they learned to expect?"),
+    ]
+    return check_predictions("deletion_predictions", "Checking your predictions about deleted blocks",
+                             questions, answers)

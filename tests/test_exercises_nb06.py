@@ -1,0 +1,110 @@
+"""Notebook 06: the plain-twin checker names each mistake, the deletion questions check against the
+measurements they are given, and the worked answers run."""
+
+import copy
+import runpy
+
+import torch
+from torch import nn
+
+from _checker_results import assert_passes, failure_text
+
+from resnet_edu.blocks import BasicBlock, PlainBlock
+from resnet_edu.exercises.solutions.plain_twin import plain_twin
+from resnet_edu.exercises.why_residuals_work import check_deletion_predictions, check_plain_twin
+
+
+def twin_of(stage, copy_weights=True, final_relu=True):
+    twin = nn.Sequential()
+    for block in stage:
+        plain = PlainBlock(block.conv1.in_channels, block.conv2.out_channels, block.stride)
+        if copy_weights:
+            plain.load_state_dict(block.state_dict())
+        if not final_relu:
+            plain.forward = lambda x, p=plain: p.bn2(p.conv2(p.relu(p.bn1(p.conv1(x)))))
+        twin.append(plain)
+    return twin
+
+
+def test_the_worked_answer_passes(capsys):
+    assert_passes(check_plain_twin(plain_twin), capsys)
+
+
+def test_keeping_the_shortcuts_is_named(capsys):
+    failures = failure_text(check_plain_twin(lambda stage: copy.deepcopy(stage)))
+    assert "its shortcuts are still there" in failures
+
+
+def test_fresh_weights_are_named(capsys):
+    failures = failure_text(check_plain_twin(lambda stage: twin_of(stage, copy_weights=False)))
+    assert "do not hold the stage's" in failures
+
+
+def test_missing_final_relu_is_named(capsys):
+    failures = failure_text(check_plain_twin(lambda stage: twin_of(stage, final_relu=False)))
+    assert "end without their ReLU" in failures
+
+
+def test_changing_the_stage_in_place_is_named(capsys):
+    def in_place(stage):
+        for i, block in enumerate(stage):
+            stage[i] = twin_of([block])[0]
+        return stage
+    assert "changed the residual stage" in failure_text(check_plain_twin(in_place))
+
+
+def test_sharing_weight_tensors_is_named(capsys):
+    def sharing(stage):
+        twin = twin_of(stage)
+        for plain, block in zip(twin, stage):
+            plain.conv1.weight = block.conv1.weight
+        return twin
+    assert "shares" in failure_text(check_plain_twin(sharing))
+
+
+def test_errors_and_wrong_types_are_reported_not_raised(capsys):
+    assert "raised ZeroDivisionError" in failure_text(check_plain_twin(lambda stage: 1 / 0))
+    assert "returned list" in failure_text(check_plain_twin(lambda stage: list(stage)))
+    assert "expected a function" in failure_text(check_plain_twin(None))
+
+
+DROPS = {"layer1.0": 0.01, "layer2.0": 0.30, "layer3.0": 0.12, "layer2.4": 0.02}
+PLAIN = {"layer2.4": 0.104}
+
+
+def test_deletion_predictions_check_against_the_measurements_given(capsys):
+    right = check_deletion_predictions({"worst_stage": "layer2", "plain_accuracy_without_layer2.4": 0.1},
+                                       DROPS, PLAIN)
+    assert right
+    wrong = check_deletion_predictions({"worst_stage": "layer3", "plain_accuracy_without_layer2.4": 0.5},
+                                       DROPS, PLAIN)
+    out = capsys.readouterr().out
+    assert "is not it" in failure_text(wrong) and "too high" in failure_text(wrong)
+    assert "'layer2'" not in failure_text(wrong).split("is not it")[0]  # the nudge never names the answer
+    empty = check_deletion_predictions({"worst_stage": None, "plain_accuracy_without_layer2.4": None}, DROPS, PLAIN)
+    assert len(empty.failures) == 2 and "deletion_predictions" in capsys.readouterr().out + out
+
+
+def test_the_worked_deletion_answer_runs(capsys):
+    runpy.run_module("resnet_edu.exercises.solutions.deletion_predictions")
+    assert "worst_stage" in capsys.readouterr().out
+
+
+def test_the_residual_stage_the_checker_builds_is_option_a():
+    from resnet_edu.exercises.why_residuals_work import TWIN_CASES, _residual_stage
+    stage = _residual_stage(*TWIN_CASES[1][1])
+    assert all(isinstance(block, BasicBlock) for block in stage)
+    assert sum(p.numel() for p in stage.parameters()) == sum(p.numel() for p in plain_twin(stage).parameters())
+    assert torch.is_tensor(stage[0].conv1.weight)
+
+
+def test_the_stored_exercise_outputs_give_no_answer_away():
+    import json
+    from pathlib import Path
+    notebook = Path(__file__).resolve().parents[1] / "notebooks" / "06_why_residuals_work.ipynb"
+    cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+    checks = ["".join("".join(o.get("text", "")) for o in cell.get("outputs", [])) for cell in cells
+              if cell["cell_type"] == "code" and "result = check_" in "".join(cell["source"])]
+    assert len(checks) == 2
+    assert all("no prediction yet" in out or "raised NotImplementedError" in out for out in checks)
+    assert not any("the code measures" in out or "ok " in out for out in checks)

@@ -1,0 +1,224 @@
+"""Notebook 07's checkers: check_grad_cam passes the solution and names each typical mistake by its
+output, without giving the answer away; check_map_size_predictions accepts the worked answers and
+gives no value away."""
+
+import json
+import re
+import runpy
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from _checker_results import assert_passes, failure_text
+
+from resnet_edu.exercises import check_grad_cam, check_map_size_predictions
+from resnet_edu.exercises.solutions.grad_cam import my_grad_cam
+from resnet_edu.exercises.what_resnet_sees import (ATOL, IMAGES_SHAPE, LAYER, MISTAKES, _other_classes, _small_model,
+                                                   layer_gradients, mistaken_grad_cam)
+from resnet_edu.inside import grad_cam, recording_outputs
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "07_what_resnet_sees.ipynb"
+
+
+def learners_grad_cam(model, images, layer, classes=None, *, relu=True, average=True, softmax=False,
+                      every_images_class=False, use_classes=True, scale="each", scale_first=False, resize=True,
+                      mode="bilinear", align_corners=False, keep_channel=False, maps_only=False, leave_hook=False):
+    """Grad-CAM the way a learner might write it (a hook, retain_grad, backward), with one step that
+    can be done wrongly per keyword: independent of the checker's own mistaken_grad_cam."""
+    stored = {}
+    handle = model.get_submodule(layer).register_forward_hook(lambda m, i, o: stored.update(out=o))
+    logits = model(images)
+    if not leave_hook:
+        handle.remove()
+    activations = stored["out"]
+    activations.retain_grad()
+    if classes is None or not use_classes:
+        classes = logits.argmax(1)
+    scores = logits.softmax(1) if softmax else logits
+    picked = scores[:, classes] if every_images_class else scores[torch.arange(len(images)), classes]
+    picked.sum().backward()
+    gradients = activations.grad
+    model.zero_grad(set_to_none=True)
+    dims = (0, 2, 3) if average == "batch" else (2, 3)
+    weights = gradients.mean(dim=dims, keepdim=True) if average else gradients
+    maps = (weights * activations).sum(1, keepdim=True).detach()
+    if relu:
+        maps = maps.clamp(min=0)
+    if scale_first:
+        maps = maps / maps.amax(dim=(1, 2, 3), keepdim=True)
+    if resize:
+        extra = {} if mode == "nearest" else {"align_corners": align_corners}
+        maps = F.interpolate(maps, size=images.shape[-2:], mode=mode, **extra)
+    if not keep_channel:
+        maps = maps[:, 0]
+    if scale == "each" and not scale_first:
+        maps = maps / maps.flatten(1).max(1).values.view(-1, *[1] * (maps.dim() - 1))
+    elif scale == "batch":
+        maps = maps / maps.max()
+    return maps if maps_only else (maps, classes)
+
+
+def with_mistake(**mistake):
+    def candidate(model, images, layer, classes=None):
+        return learners_grad_cam(model, images, layer, classes, **mistake)
+    return candidate
+
+
+# ---------------------------------------------------------------- check_grad_cam
+
+
+def test_the_solution_and_a_learners_version_pass(capsys):
+    out = assert_passes(check_grad_cam(my_grad_cam), capsys)
+    assert out.count("the maps equal Grad-CAM's") == 2 and "All 2 checks passed." in out
+    assert_passes(check_grad_cam(with_mistake()), capsys)  # retain_grad and backward: the same maps
+
+
+def test_the_mistakes_the_checker_knows_are_grad_cam_with_one_step_changed():
+    model, images = _small_model(), torch.randn(IMAGES_SHAPE)
+    with torch.no_grad():
+        others = _other_classes(model(images))
+    assert len(set(others.tolist())) == len(others)  # distinct, so that logits[:, classes] shows
+    for classes in (model(images).argmax(1), others):
+        expected = grad_cam(model, images, LAYER, classes)[0]
+        computed = mistaken_grad_cam(*layer_gradients(model, images, LAYER, classes), images.shape[-2:])
+        assert torch.allclose(computed, expected, atol=1e-6)
+        assert torch.allclose(expected.flatten(1).max(1).values, torch.ones(len(images)))  # every map has evidence
+    for kwargs, text in MISTAKES:  # each is told apart from the right answer where the check looks for it
+        kwargs = dict(kwargs)
+        found = layer_gradients(model, images, LAYER, others, kwargs.pop("score", "logit"))
+        difference = (mistaken_grad_cam(*found, images.shape[-2:], **kwargs) - expected).abs().max()
+        assert difference > 100 * ATOL, text
+
+
+@pytest.mark.parametrize("mistake,named", [
+    (dict(relu=False), "no ReLU: the maps have negative values"),
+    (dict(average=False), "weighted by the gradient at that same pixel"),
+    (dict(average="batch"), "the weights were averaged over the batch too"),
+    (dict(softmax=True), "the gradient is that of the softmax probability"),
+    (dict(every_images_class=True), "each image's map uses the scores of every image's class"),
+    (dict(scale=None), "the maps are not scaled"),
+    (dict(scale="batch"), "divided by the largest value of the whole batch"),
+    (dict(scale_first=True), "scaled before they were resized"),
+    (dict(mode="nearest"), "nearest-neighbour interpolation"),
+    (dict(align_corners=True), "resized with align_corners=True"),
+    (dict(resize=False), "the layer's 4x3 map, not resized to the image's 64x48"),
+    (dict(keep_channel=True), "drop the channel dimension of size 1"),
+    (dict(use_classes=False), "these are the maps of each image's predicted class"),
+    (dict(maps_only=True), "expected (maps, classes), as grad_cam returns them; got Tensor"),
+    (dict(leave_hook=True), "a forward hook is still attached to the model"),
+])
+def test_each_mistake_is_named(mistake, named):
+    result = check_grad_cam(with_mistake(**mistake))
+    assert not result
+    assert named in failure_text(result)
+
+
+def test_a_forward_pass_without_gradients_is_explained():
+    def without_gradients(model, images, layer, classes=None):
+        with torch.no_grad():
+            return my_grad_cam(model, images, layer, classes)
+
+    assert "the class scores carry no gradient: run the model without torch.no_grad()" in \
+        failure_text(check_grad_cam(without_gradients))
+
+
+def test_the_tuple_autograd_grad_returns_is_explained():
+    def gradients_not_unpacked(model, images, layer, classes=None):
+        with recording_outputs(model, [layer]) as outputs:
+            logits = model(images)
+        gradients = torch.autograd.grad(logits.max(1).values.sum(), outputs[layer])
+        return gradients.mean(dim=(2, 3)), classes
+
+    assert "torch.autograd.grad returns a tuple: (gradients,) = torch.autograd.grad(...)" in \
+        failure_text(check_grad_cam(gradients_not_unpacked))
+
+
+def test_a_learners_model_train_changes_nothing_the_check_uses():
+    seen = []
+
+    def in_training_mode(model, images, layer, classes=None):
+        seen.append((model.training, model.bn1.running_mean.clone()))
+        model.train()  # BatchNorm now updates its running statistics on every forward pass
+        return learners_grad_cam(model, images, layer, classes)
+
+    result = check_grad_cam(in_training_mode)
+    assert not result and "the maps differ from Grad-CAM's" in failure_text(result)
+    (first_mode, first_statistics), (second_mode, second_statistics) = seen
+    assert not first_mode and not second_mode and torch.equal(first_statistics, second_statistics)
+
+
+def test_only_the_case_with_the_mistake_fails():
+    # ignoring classes is right when classes is None: the first case passes, the second names it
+    result = check_grad_cam(with_mistake(use_classes=False))
+    assert [status for status, _ in result.lines] == ["ok", "FAIL"]
+
+
+def test_an_unknown_mistake_gets_the_steps_and_clues_but_no_code(capsys):
+    def doubled_and_negative(model, images, layer, classes=None):
+        maps, classes = my_grad_cam(model, images, layer, classes)
+        return 2 * maps - 0.5, classes
+
+    result = check_grad_cam(doubled_and_negative)
+    out = capsys.readouterr().out
+    failures = failure_text(result)
+    assert "the maps differ from Grad-CAM's by up to" in failures
+    assert "but Grad-CAM has no negative values" in failures and "each map with any evidence peaks at 1" in failures
+    assert "Go through the steps in order" in failures
+    for code in ("autograd.grad", "mean(dim=(2, 3)", "F.interpolate(", "clamp_min", "[torch.arange"):
+        assert code not in out
+
+
+@pytest.mark.parametrize("candidate,named", [
+    (None, "expected a function my_grad_cam(model, images, layer, classes=None); got NoneType"),
+    (lambda model, images, layer, classes=None: 1 / 0, "calling it raised ZeroDivisionError"),
+    (lambda model, images, layer, classes=None: ("maps", classes), "expected the maps as a tensor"),
+    (lambda model, images, layer, classes=None: (torch.zeros(4, 48, 64), classes), "height and width are swapped"),
+    (lambda model, images, layer, classes=None: (torch.zeros(4, 64, 48), "cat"), "expected the classes"),
+])
+def test_anything_else_is_reported_never_raised(candidate, named):
+    result = check_grad_cam(candidate)
+    assert not result and named in failure_text(result)
+
+
+def test_the_notebooks_starter_fails_with_a_nudge(capsys):
+    cells = json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"]
+    starter = next("".join(c["source"]) for c in cells if c["cell_type"] == "code"
+                   and "def my_grad_cam" in "".join(c["source"]))
+    exec(starter, {})
+    out = capsys.readouterr().out
+    assert "FAIL" in out and 'show_solution("grad_cam")' in out
+    assert "autograd.grad(" not in out
+
+
+# ---------------------------------------------------------------- check_map_size_predictions
+
+EMPTY = {"smallest_side_imagenet_stem": None, "smallest_side_cifar_stem": None}
+RIGHT = {"smallest_side_imagenet_stem": 97, "smallest_side_cifar_stem": 25}
+
+
+def test_empty_predictions_fail_and_give_nothing_away(capsys):
+    result = check_map_size_predictions(dict(EMPTY))
+    out = capsys.readouterr().out
+    assert not result and len(result.failures) == 2
+    assert all("no prediction yet" in failure for failure in result.failures)
+    assert not re.search(r"\b(97|25)\b", out)
+    assert 'show_solution("map_size_predictions")' in out
+
+
+def test_right_predictions_pass_and_wrong_ones_get_a_nudge(capsys):
+    out = assert_passes(check_map_size_predictions(dict(RIGHT)), capsys)
+    assert "the code measures 97" in out and "the code measures 25" in out
+    result = check_map_size_predictions({"smallest_side_imagenet_stem": 128, "smallest_side_cifar_stem": 24})
+    out = capsys.readouterr().out
+    assert "128 is too high" in failure_text(result) and "24 is too low" in failure_text(result)
+    assert not re.search(r"\b(97|25)\b", out)
+
+
+def test_the_worked_answer_predicts_the_measurements_and_passes(capsys):
+    runpy.run_module("resnet_edu.exercises.solutions.map_size_predictions")
+    out = capsys.readouterr().out
+    assert "1. 97 predicted, 97 measured, layer4 side there: 4" in out
+    assert "2. 25 predicted, 25 measured" in out
+    assert "All 2 checks passed." in out and "FAIL" not in out
