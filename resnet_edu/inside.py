@@ -73,7 +73,9 @@ def conv_layers(model):
 def gradient_norms(model, images, labels, names=None):
     """{name: norm of the gradient of the loss with respect to that layer's output} for one batch,
     in training mode as during training (BatchNorm normalises with the batch's statistics); the loss
-    is the mean cross-entropy over the batch. ``names`` defaults to every convolution, in order."""
+    is the mean cross-entropy over the batch. ``names`` defaults to every convolution, in order.
+    Each norm is over the whole output tensor, so a layer with more output values (a larger map or
+    more channels) has a larger norm for the same gradient per value."""
     names = conv_layers(model) if names is None else list(names)
     with kept_as_is(model), recording_outputs(model, names) as outputs:
         model.train()
@@ -124,6 +126,9 @@ def deleted_blocks(model, names):
     if unknown:
         raise ValueError(f"not blocks of this model: {unknown}; blocks_of(model) lists them "
                          f"({known[0]!r} ... {known[-1]!r})")
+    if len(set(names)) != len(names):
+        raise ValueError(f"each block can be deleted once; these names repeat: "
+                         f"{sorted({name for name in names if names.count(name) > 1})}")
     replaced = []
     try:
         for name in names:

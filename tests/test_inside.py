@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from resnet_edu.blocks import ZeroPadShortcut
+from resnet_edu.blocks import BasicBlock, ZeroPadShortcut
 from resnet_edu.inside import (blocks_of, conv_layers, deleted_blocks, feature_maps, grad_cam, gradient_norms,
                                what_remains)
 from resnet_edu.resnet import cifar_resnet, resnet18
@@ -129,6 +129,10 @@ def test_blocks_of_lists_every_block_and_deletion_refuses_others():
     with pytest.raises(ValueError, match="not blocks of this model"):
         with deleted_blocks(model, ["layer1.0.conv1"]):
             pass
+    with pytest.raises(ValueError, match=r"deleted once.*'layer1.0'"):
+        with deleted_blocks(model, ["layer1.0", "layer1.0"]):
+            pass
+    assert isinstance(model.layer1[0], BasicBlock)  # nothing was replaced
 
 
 # ----------------------------------------------------------------------------- Grad-CAM
