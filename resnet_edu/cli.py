@@ -28,7 +28,9 @@ def parser():
                                 description="Train a ResNet on CIFAR-10 (runs unchanged under torchrun).")
     p.add_argument("--quick", action="store_true", help="the quick recipe: ImageNet stem, 2 epochs, for a CPU")
     p.add_argument("--recipe", choices=sorted(RECIPES), help="start from this recipe (default: full)")
-    p.add_argument("--model", choices=list(BUILDERS) + list(CIFAR_BUILDERS), help="default: resnet18")
+    p.add_argument("--model", choices=list(BUILDERS) + list(CIFAR_BUILDERS), metavar="MODEL",
+                   help="resnet18 (default), resnet34 ... resnet152; or the paper's CIFAR-10 networks "
+                        "resnet20 ... resnet110 and their plain twins plain20 ... plain110")
     p.add_argument("--stem", choices=STEMS)
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int, help="global batch size, split over the ranks")
