@@ -60,6 +60,20 @@ def make_stage(block, in_channels, width, num_blocks, stride, shortcut="B"):
     return nn.Sequential(*blocks)
 
 
+def init_weights(model, zero_init_residual=False):
+    """torchvision's initialisation, in torchvision's order (same seed, same weights)."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+    if zero_init_residual:
+        for m in model.modules():
+            if isinstance(m, (BasicBlock, Bottleneck)):
+                m.zero_init_residual()
+
+
 def check_images(x, channels, shrink, training, what_shrinks, fix):
     """The input checks of every network here: a float (N, channels, H, W) batch at least ``shrink``
     pixels on a side (the product of the strides); a ValueError says what arrived and what to do."""
@@ -113,20 +127,7 @@ class ResNet(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d(1)  # any input size, not a fixed 7x7 window
         self.fc = nn.Linear(w4 * e, num_classes)
 
-        self._init_weights(zero_init_residual)
-
-    def _init_weights(self, zero_init_residual):
-        """torchvision's initialisation, in torchvision's order (same seed, same weights)."""
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-        if zero_init_residual:
-            for m in self.modules():
-                if isinstance(m, (BasicBlock, Bottleneck)):
-                    m.zero_init_residual()
+        init_weights(self, zero_init_residual)
 
     def check_input(self, x):
         """Raise a ValueError that names the problem before a deep layer fails obscurely."""
@@ -213,7 +214,7 @@ class CifarResNet(nn.Module):
         self.layer3 = make_stage(block, w2, w3, n, 2, shortcut)  # (N, 64, 8, 8)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(w3, num_classes)
-        ResNet._init_weights(self, zero_init_residual)
+        init_weights(self, zero_init_residual)
 
     def forward(self, x):
         check_images(x, 3, self.min_input_size, self.training, "two stages halve an image's sides (4x in all)",
