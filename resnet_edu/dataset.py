@@ -81,6 +81,25 @@ class CIFAR10:
         return replace(self, train_images=train_images, train_labels=train_labels,
                        test_images=test_images, test_labels=test_labels)
 
+    def validation_split(self, size=5000, seed=0):
+        """The training images split in two: ``size`` of them, drawn at random, stand in the test
+        slots (a held-out set to make choices on), the rest stay for training. The real test images
+        are left out, to be used once, at the end. The paper split CIFAR-10 45,000/5,000 this way."""
+        if not 0 < size < len(self.train_labels):
+            raise ValueError(f"size must be between 1 and {len(self.train_labels) - 1} (the training images "
+                             f"minus one); got {size}")
+        order = torch.randperm(len(self.train_labels), generator=torch.Generator().manual_seed(seed))
+        held, kept = order[:size].sort().values, order[size:].sort().values
+        return replace(self, train_images=self.train_images[kept], train_labels=self.train_labels[kept],
+                       test_images=self.train_images[held], test_labels=self.train_labels[held],
+                       source=f"{self.source} (training images only: {len(kept)} to train, {size} held out)")
+
+
+def data_label(source):
+    """How to name results measured on ``source``: the offline JPEG copy's pixels differ slightly
+    from the original release's, so its accuracies are labelled as the copy's."""
+    return "CIFAR-10 (JPEG copy)" if OFFLINE_NAME in str(source) else "CIFAR-10"
+
 
 def default_cache_dir():
     """``$RESNET_EDU_CACHE``, else ``$XDG_CACHE_HOME/resnet_edu``, else ``~/.cache/resnet_edu``."""

@@ -109,6 +109,11 @@ RECIPES = {
     "full": TrainConfig(stem="cifar", zero_init_residual=True, epochs=16, batch_size=512, lr=0.4, warmup=0.15,
                         augment="crop+flip", tta=True),
     "quick": TrainConfig(stem="imagenet", epochs=2, batch_size=192, lr=0.2, warmup=0.2, augment="flip"),
+    # The paper's CIFAR-10 recipe (He et al. 2015, section 4.2) as fit runs it, for the CIFAR-10
+    # family of notebook 06: batches of 128, peak rate 0.1, weight decay 1e-4, crop and flip, no
+    # label smoothing; fit's one-cycle schedule replaces the paper's two steps (a short run).
+    "paper": TrainConfig(model="resnet20", stem="cifar", epochs=20, batch_size=128, lr=0.1, weight_decay=1e-4,
+                         label_smoothing=0.0, warmup=0.15, augment="crop+flip"),
 }
 
 
