@@ -44,7 +44,7 @@ def commit():
     return head + ("+changes" if git("status", "--porcelain", "resnet_edu", "benchmarks") else "")
 
 
-def train_one(name, data, split, args, device):
+def train_one(name, data, split, args, device, code):
     config = recipe("paper", model=name, epochs=args.epochs, device=str(device), progress=False, live_plot=False,
                     out_dir=str(args.runs / name), **({"batch_size": 32, "eval_batch_size": 250} if args.smoke else {}))
     resume = (args.runs / name / "checkpoint.pt").exists()
@@ -77,7 +77,7 @@ def train_one(name, data, split, args, device):
             "data": data_label(data.source), "train_images": len(split.train_labels),
             "held_out_images": len(split.test_labels), "split_seed": SPLIT_SEED,
             "hardware": hardware, "precision": choose_precision(device, config.precision),
-            "torch": torch.__version__, "python": platform.python_version(), "commit": commit(),
+            "torch": torch.__version__, "python": platform.python_version(), "commit": code,
             "seed": config.seed, "recipe": {k: v for k, v in asdict(config).items()
                                             if k not in ("out_dir", "progress", "live_plot", "device")},
             "train_seconds": sum(history.seconds), "finished": datetime.datetime.now().isoformat(timespec="seconds"),
@@ -99,6 +99,7 @@ def main(argv=None):
     parser.add_argument("--smoke", action="store_true", help="1,000 images, to check the harness in seconds")
     args = parser.parse_args(argv)
     device = choose_device()
+    code = commit()  # at the start: the code that trains, whatever is committed while it runs
     data = load_cifar10(args.data, verbose=False)
     if args.smoke:
         data = data.subset(train=1000, test=500)
@@ -106,7 +107,7 @@ def main(argv=None):
     print(f"{device_name(device)}, {choose_precision(device)}; {len(split.train_labels):,} training images, "
           f"{len(split.test_labels):,} held out, {args.epochs} epochs", flush=True)
     for name in args.only or NETWORKS:
-        train_one(name, data, split, args, device)
+        train_one(name, data, split, args, device, code)
 
 
 if __name__ == "__main__":
