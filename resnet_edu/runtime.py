@@ -19,6 +19,7 @@ import contextlib
 import hashlib
 import os
 import platform
+import time
 from pathlib import Path
 
 import torch
@@ -242,3 +243,11 @@ def digests_across_ranks(model):
     gathered = [None] * dist.get_world_size()
     dist.all_gather_object(gathered, mine)
     return gathered
+
+
+def about_this_run(started, device):
+    """One line for a notebook's "About this run": the seconds since ``started`` (a
+    ``time.perf_counter()`` reading), the hardware, the precision, and the versions."""
+    return (f"ran top to bottom in {time.perf_counter() - started:.0f} s on {device_name(device)}, "
+            f"{choose_precision(device)} precision where mixed precision is used; torch {torch.__version__.split('+')[0]}, "
+            f"Python {platform.python_version()}")
