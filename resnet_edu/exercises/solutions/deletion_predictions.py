@@ -5,9 +5,11 @@ example of predictions, not the measured values.
 worst_stage: deleting a residual block leaves its shortcut, so the signal always gets through;
 what changes is what the blocks after it receive. Two candidates to weigh:
 * the blocks that halve the resolution (layer2.0, layer3.0): what is left of them keeps every
-  second pixel and pads the channels with zeros, so half of the channels that every later block
-  of the stage receives are empty. Veit et al. (2016) found these mattered most in a fully trained
-  ResNet-110, though only modestly;
+  second pixel and pads the channels with zeros, so the next block (layer2.1 after layer2.0) receives
+  an input whose second half of channels is empty (16 to 31 of 32, all zero). That block's own branch
+  fills every channel again, so no later block receives an empty channel, but each receives a signal
+  built from half the features it was trained on. Veit et al. (2016) found these blocks mattered most
+  in a fully trained ResNet-110, though only modestly;
 * the first blocks (layer1): every later block was trained on what they made of the stem's output.
 Which one your network depends on most is what your sweep measures; a network trained for a few
 hundred steps may answer differently from a fully trained one.
