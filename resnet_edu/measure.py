@@ -173,3 +173,164 @@ def compare_with_torchvision(model, name, image_size=224, batch_size=2, seed=0):
         "max_abs_diff": (out - expected).abs().max().item(),
         "identical": torch.equal(out, expected),
     }
+
+
+# Sweeps: one measurement over several depths and seeds, and the tables that show it (notebook 01).
+
+def medians_over_seeds(measure, steps, seeds):
+    """Run ``measure(step, seed)`` (which returns a tuple of numbers) for every step and seed.
+
+    Returns one list per number that ``measure`` returns, holding, for each step, the median of
+    that number over the seeds: ``first, last = medians_over_seeds(ends, [8, 16], [0, 1, 2])``.
+    """
+    import statistics
+
+    rows = []
+    for step in steps:
+        runs = [measure(step, seed) for seed in seeds]
+        rows.append([statistics.median(run[i] for run in runs) for i in range(len(runs[0]))])
+    return [list(column) for column in zip(*rows)]
+
+
+def growth_per_step(values, steps):
+    """From each step to the next, the factor per unit step: (next / this) ** (1 / steps between).
+
+    With steps = depths in blocks, this is the factor by which each added block multiplies a value.
+    """
+    return [(b / a) ** (1 / (n - m)) for a, b, m, n in zip(values, values[1:], steps, steps[1:])]
+
+
+def sweep_table(steps, columns, step_name="N blocks", digits=3):
+    """An aligned table with one row per step and one column per named list of numbers (each printed
+    to ``digits`` significant figures)."""
+    rows = [{step_name: step, **{name: f"{values[i]:.{digits}g}" for name, values in columns.items()}}
+            for i, step in enumerate(steps)]
+    return format_table(rows)
+
+
+def growth_table(steps, columns, name_heading=""):
+    """For each named list of numbers over ``steps``, a row of :func:`growth_per_step` factors, one
+    column per pair of neighbouring steps ("8 -> 16": x1.42)."""
+    rows = [{name_heading: name, **{f"{m} -> {n}": f"x{factor:.2f}"
+                                   for m, n, factor in zip(steps, steps[1:], growth_per_step(values, steps))}}
+            for name, values in columns.items()]
+    return format_table(rows)
+
+
+# Pooling: what a pool and a classifier make of the map that images of each size leave (notebook 03).
+
+class _Stop(Exception):
+    pass
+
+
+@torch.no_grad()
+def feature_map_sides(model, image_sizes):
+    """{image size: side of the map that reaches ``model.avgpool``} for square images, traced on
+    PyTorch's ``meta`` device (shapes only, no computation)."""
+    import copy
+
+    meta = copy.deepcopy(model).to("meta").eval()
+    seen = []
+
+    def record(module, inputs):
+        seen.append(inputs[0].shape[-1])
+        raise _Stop  # the pool itself need not run
+
+    hook = meta.avgpool.register_forward_pre_hook(record)
+    try:
+        for size in image_sizes:
+            try:
+                meta(torch.empty(1, meta.conv1.in_channels, size, size, device="meta"))
+            except _Stop:
+                pass
+    finally:
+        hook.remove()
+    return dict(zip(image_sizes, seen))
+
+
+WHOLE_MAP = "the mean of the whole map"
+
+
+@torch.no_grad()
+def pool_outcome(pool, classifier, side, channels=512):
+    """In words, what ``pool`` and then ``classifier`` make of a random ``side`` x ``side`` map."""
+    features = torch.randn(1, channels, side, side)
+    try:
+        pooled = torch.flatten(pool(features), 1)
+    except RuntimeError:
+        return "RuntimeError in the pool: the window is larger than the map"
+    try:
+        classifier(pooled)
+    except RuntimeError:
+        return f"{pooled.shape[1]:,} numbers: RuntimeError in the classifier ({classifier.in_features} inputs)"
+    if torch.allclose(pooled, features.mean((-2, -1)), atol=1e-6):
+        return WHOLE_MAP
+    window = getattr(pool, "kernel_size", None)
+    if isinstance(window, int) and torch.allclose(pooled, features[..., :window, :window].mean((-2, -1)), atol=1e-6):
+        return f"no error, but the mean of the top-left {window}x{window} only"
+    return "something else"
+
+
+def pooling_by_image_size(pool, model, largest=512, step=32):
+    """Rows for :func:`format_table`: for square images of 32 to ``largest`` pixels, in ranges of
+    ``step`` sizes (32, 33-64, ...), the side of the map that ``model``'s stages leave, and what
+    ``pool`` followed by ``model.fc`` makes of it. Neighbouring ranges with the same outcome share a row.
+
+    Each range is traced at both ends; the map's side grows with the image's, so the two ends bound it.
+    """
+    import itertools
+
+    ranges = [(max(32, top - step + 1), top) for top in range(32, largest + 1, step)]
+    sides = feature_map_sides(model, sorted({size for pair in ranges for size in pair}))
+    outcomes = [(low, top, sides[low], sides[top], pool_outcome(pool, model.fc, sides[low], model.fc.in_features))
+                for low, top in ranges]
+    rows = []
+    for outcome, group in itertools.groupby(outcomes, key=lambda row: row[-1]):
+        group = list(group)
+        low, top, first, last = group[0][0], group[-1][1], group[0][2], group[-1][3]
+        rows.append({"image sizes": f"{low}-{top}",
+                     "layer4 map": f"{first}x{first}" + ("" if first == last else f" to {last}x{last}"),
+                     "what the pool and the classifier give": outcome})
+    return rows
+
+
+def sizes_pooled_whole(pool, model):
+    """The image-size ranges (as text) for which ``pool`` averages the whole map, from
+    :func:`pooling_by_image_size`."""
+    return ", ".join(row["image sizes"] for row in pooling_by_image_size(pool, model)
+                     if row["what the pool and the classifier give"] == WHOLE_MAP)
+
+
+def strict_load_works(model, state_dict):
+    """Whether ``model.load_state_dict(state_dict, strict=True)`` succeeds (it loads when it does)."""
+    try:
+        model.load_state_dict(state_dict, strict=True)
+        return True
+    except RuntimeError:
+        return False
+
+
+# Pretrained weights, only where they can be had: the notebooks and the tests also run offline.
+
+def torchvision_pretrained(name, weights, timeout=3.0, host="download.pytorch.org"):
+    """torchvision's model ``name`` with ``weights`` (e.g. ``"resnet18"``,
+    ``ResNet18_Weights.IMAGENET1K_V1``) and None, or
+    None and the reason it was skipped: the file is neither in torch.hub's cache nor downloadable
+    (the server does not answer within ``timeout`` seconds), or loading it failed. Never raises for
+    a missing network, never hangs."""
+    import os
+    import socket
+
+    import torchvision
+
+    cached = os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(weights.url))
+    if not os.path.exists(cached):
+        try:
+            socket.create_connection((host, 443), timeout=timeout).close()
+        except OSError:
+            return None, (f"{os.path.basename(weights.url)} is not in torch.hub's cache (the folder "
+                          f"torch.hub.get_dir() names) and {host} cannot be reached (no internet).")
+    try:
+        return getattr(torchvision.models, name)(weights=weights), None
+    except Exception as error:  # a proxy, a broken connection, a corrupt cache file
+        return None, f"loading the pretrained weights failed: {type(error).__name__}: {error}"

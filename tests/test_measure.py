@@ -3,9 +3,13 @@
 import pytest
 import torch
 
+from torch import nn
+
 from resnet_edu.measure import (
-    compare_with_torchvision, copy_weights, count_macs, count_parameters, format_table,
-    macs_by_stage, parameters_by_stage, shape_trace, stage_table,
+    WHOLE_MAP, compare_with_torchvision, copy_weights, count_macs, count_parameters, feature_map_sides,
+    format_table, growth_per_step, growth_table, macs_by_stage, medians_over_seeds, parameters_by_stage,
+    pooling_by_image_size, shape_trace, sizes_pooled_whole, stage_table, strict_load_works, sweep_table,
+    torchvision_pretrained,
 )
 from resnet_edu.resnet import build
 
@@ -60,3 +64,39 @@ def test_compare_with_torchvision_reports_zero_difference(name):
 def test_copy_weights_names_what_differs():
     with pytest.raises(ValueError, match="shapes that differ \\(1\\).*conv1.weight"):
         copy_weights(build("resnet18"), build("resnet18", stem="cifar"))
+
+
+def test_medians_over_seeds_and_growth_per_step():
+    def measure(depth, seed):  # seed 1 is an outlier that the median ignores
+        return depth * (10 if seed == 1 else 1), -depth
+
+    assert medians_over_seeds(measure, [8, 16], [0, 1, 2]) == [[8, 16], [-8, -16]]
+    assert growth_per_step([1.0, 4.0, 4.0], [0, 2, 3]) == [2.0, 1.0]
+    table = sweep_table([8, 16], {"first": [1.234, 20.0]})
+    assert "1.23" in table and "20" in table
+    assert "x2.00" in growth_table([0, 2], {"plain": [1.0, 4.0]})
+
+
+def test_pooling_by_image_size_fixed_window_against_adaptive():
+    model = build("resnet18")
+    rows = pooling_by_image_size(nn.AvgPool2d(7), model)
+    assert [row["image sizes"] for row in rows] == ["32-192", "193-224", "225-416", "417-512"]
+    assert rows[1]["layer4 map"] == "7x7" and rows[1]["what the pool and the classifier give"] == WHOLE_MAP
+    assert "top-left 7x7" in rows[2]["what the pool and the classifier give"]
+    assert sizes_pooled_whole(nn.AvgPool2d(7), model) == "193-224"
+    assert sizes_pooled_whole(nn.AdaptiveAvgPool2d(1), model) == "32-512"
+    assert feature_map_sides(model, [224, 225, 600]) == {224: 7, 225: 8, 600: 19}
+
+
+def test_strict_load_works():
+    assert strict_load_works(build("resnet18"), build("resnet18").state_dict())
+    assert not strict_load_works(build("resnet18"), build("resnet34").state_dict())
+
+
+def test_torchvision_pretrained_offline_says_why(tmp_path, monkeypatch):
+    import torchvision
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))  # an empty cache
+    model, reason = torchvision_pretrained("resnet18", torchvision.models.ResNet18_Weights.IMAGENET1K_V1,
+                                           timeout=1, host="download.invalid")
+    assert model is None and "cannot be reached" in reason
