@@ -18,9 +18,9 @@ from torch import nn
 from ..blocks import Bottleneck
 from ..measure import count_macs, count_parameters
 from ..resnet import ResNet, resnet50, resnet101, stride_on_first_1x1
-from .engine import (Case, Mistake, check_facts_then_reference, checking, describe_conv,
-                     is_buildable)
-from .predictions import Question, check_predictions
+from .engine import (REFERENCE_MISTAKES, Case, Mistake, catalogue, check_facts_then_reference, checking,
+                     describe_conv, is_buildable)
+from .predictions import PREDICTION_MISTAKES, Question, check_predictions
 from .residual_block import residual_mistakes, shortcut
 
 
@@ -31,7 +31,7 @@ def _bottleneck_branch(ref, x, relu_after_3x3=True):
 
 
 V1_MISTAKE = Mistake(
-    "stride on the first 1x1 (the paper's v1)",
+    "stride-on-first-1x1", "stride on the first 1x1 (the paper's v1)",
     lambda ref, x: stride_on_first_1x1(copy.deepcopy(ref))(x),
     "the 1x1 reduction carries the stride, as in the models the paper's authors released (ResNet "
     "v1), so it skips three of every four pixels before any convolution looks at them. The exercise "
@@ -41,7 +41,7 @@ V1_MISTAKE = Mistake(
 BOTTLENECK_MISTAKES = [
     V1_MISTAKE,
     *residual_mistakes(_bottleneck_branch, "bn3"),
-    Mistake("no ReLU after the 3x3",
+    Mistake("no-relu-after-3x3", "no ReLU after the 3x3",
             lambda r, x: F.relu(_bottleneck_branch(r, x, relu_after_3x3=False) + shortcut(r, x)),
             "bn2's output goes into the expanding 1x1 without a ReLU. The branch is "
             "conv1-BN-ReLU, conv2-BN-ReLU, conv3-BN."),
@@ -62,13 +62,23 @@ BRANCH_ROLES = {"the 1x1 reduction": lambda c, w: (c, w, (1, 1)),
                 "the expanding 1x1": lambda c, w: (w, 4 * w, (1, 1))}
 PROJECTION_ROLE = ("the projection", lambda c, w: (c, 4 * w, (1, 1)))
 
+LAYOUT_MISTAKES = {  # what the facts of the exercise can report, before the generic checks
+    "missing-expansion": "the class attribute expansion is not 4",
+    "missing-projection": "no projection where the stride or the channels change",
+    "needless-projection": "a projection where the shortcut can be x itself",
+    "unstrided-projection": "the projection does not carry the block's stride",
+    "branch-downsamples-twice": "more than one convolution of the branch carries the stride",
+    "branch-never-downsamples": "no convolution of the branch carries the stride",
+    "stride-not-on-3x3": "the stride sits on one convolution, but not on the 3x3 (nor on the first 1x1 alone)",
+}
+
 
 def _check_expansion(result, candidate_class):
     expansion = getattr(candidate_class, "expansion", None)
     if expansion == Bottleneck.expansion:
         result.ok("expansion = 4: the block gives out 4 * width channels, and builders can read it")
     else:
-        result.fail(f"the class attribute expansion should be {Bottleneck.expansion}, got "
+        result.fail("missing-expansion", f"the class attribute expansion should be {Bottleneck.expansion}, got "
                     f"{expansion!r}: ResNet's builder reads block.expansion to know that 4 * width "
                     "channels leave the block. Add `expansion = 4` to the class body.")
 
@@ -104,13 +114,13 @@ def _check_projection(result, block, case, convs):
     projection = (convs or {}).get(PROJECTION_ROLE[0])
     if must_project and not projects:
         why = "the stride is 2" if stride != 1 else f"the channels change ({in_channels} -> {4 * width})"
-        result.fail(f"missing projection: {why}, so x cannot be added to F(x) as it is. Which shape "
+        result.fail("missing-projection", f"missing projection: {why}, so x cannot be added to F(x) as it is. Which shape "
                     "changes does your test for a projection look at?")
     elif projects and not must_project:
-        result.fail("a projection where none is needed: the input and output shapes are equal, so "
+        result.fail("needless-projection", "a projection where none is needed: the input and output shapes are equal, so "
                     "the shortcut is x itself (downsample = None)")
     elif projection is not None and projection.stride != (stride, stride):
-        result.fail(f"the projection ({describe_conv(projection)}) has stride {projection.stride[0]}, "
+        result.fail("unstrided-projection", f"the projection ({describe_conv(projection)}) has stride {projection.stride[0]}, "
                     f"expected {stride}: the shortcut must change the resolution exactly as the "
                     "branch does, or x and F(x) cannot be added. Build it with the block's stride.")
     else:
@@ -118,7 +128,7 @@ def _check_projection(result, block, case, convs):
 
 
 def _stride_problem(strided, convs, case):
-    """Why the branch's strides are wrong, in words, or None when only the 3x3 carries the stride."""
+    """(mistake id, words) for why the branch's strides are wrong, or None when only the 3x3 carries it."""
     stride, size = case.kwargs["stride"], case.input_shape[-1]
     three = convs["the 3x3"]
     branch_size = size
@@ -130,20 +140,20 @@ def _stride_problem(strided, convs, case):
     if strided == ["the 3x3"] and three.stride == (stride, stride):
         return None
     if strided == ["the 1x1 reduction"] and three.stride == (1, 1):
-        return (f"{V1_MISTAKE.name}: the 3x3 convolution has stride 1, expected {stride}; "
+        return V1_MISTAKE.id, (f"{V1_MISTAKE.name}: the 3x3 convolution has stride 1, expected {stride}; "
                 f"{V1_MISTAKE.explanation}")
     if len(strided) > 1:
         named = " and ".join(f"{role} ({describe_conv(convs[role])})" for role in strided)
         times = "twice" if len(strided) == 2 else f"{len(strided)} times"
-        return (f"the branch downsamples {times}: {named} each carry a stride, {sizes}: "
+        return "branch-downsamples-twice", (f"the branch downsamples {times}: {named} each carry a stride, {sizes}: "
                 f"1/{(expected_size // branch_size) ** 2} of the pixels. The shortcut is right; the "
                 "branch must halve the resolution once. Keep the stride on the 3x3 alone (v1.5): "
                 "the 1x1 convolutions get stride 1.")
     if not strided:
-        return (f"the branch never downsamples: none of its convolutions has a stride, {sizes}. "
+        return "branch-never-downsamples", (f"the branch never downsamples: none of its convolutions has a stride, {sizes}. "
                 f"Give the 3x3 convolution stride={stride} (v1.5).")
     where = strided[0]
-    return (f"the stride sits on {where} ({describe_conv(convs[where])}), not on the 3x3: the 3x3 "
+    return "stride-not-on-3x3", (f"the stride sits on {where} ({describe_conv(convs[where])}), not on the 3x3: the 3x3 "
             f"convolution has stride {three.stride[0]}, expected {stride}. Put the stride on the 3x3 "
             "(v1.5); every other convolution of the branch gets stride 1.")
 
@@ -156,7 +166,7 @@ def _check_stride_position(result, convs, case):
     if problem is None:
         result.ok("the stride sits on the 3x3 convolution (v1.5, as torchvision)")
     else:
-        result.fail(problem)
+        result.fail(*problem)
 
 
 def _check_bottleneck_layout(result, block, case):
@@ -167,9 +177,13 @@ def _check_bottleneck_layout(result, block, case):
         _check_stride_position(result, convs, case)
 
 
+BOTTLENECK_MISTAKE_IDS = catalogue(REFERENCE_MISTAKES, LAYOUT_MISTAKES, BOTTLENECK_MISTAKES)
+
+
 def check_bottleneck(candidate_class):
     """Check a learner's ``MyBottleneck(in_channels, width, stride=1)`` against Bottleneck."""
-    with checking("bottleneck", "Checking your bottleneck against resnet_edu.blocks.Bottleneck") as result:
+    title = "Checking your bottleneck against resnet_edu.blocks.Bottleneck"
+    with checking("bottleneck", title, BOTTLENECK_MISTAKE_IDS) as result:
         if is_buildable(result, candidate_class):
             _check_expansion(result, candidate_class)
             name = getattr(candidate_class, "__name__", "your block")
@@ -199,8 +213,8 @@ def _v15_extra_macs(build):
 
 
 def _v15_extra_percent(build):
-    """That extra as a percentage of the v1 model's MACs, to two decimals."""
-    return round(100 * _v15_extra_macs(build) / _measure(build, v1=True)[1], 2)
+    """That extra as a percentage of the v1 model's MACs."""
+    return 100 * _v15_extra_macs(build) / _measure(build, v1=True)[1]
 
 
 def _resnet_3_4_12_3():
@@ -235,3 +249,6 @@ def check_resnet50_predictions(answers):
     """Exercise 2 of notebook 04: each prediction in the dict ``answers`` against the measurement."""
     return check_predictions("resnet50_predictions", "Checking your predictions against measurements",
                              RESNET50_QUESTIONS, answers)
+
+
+MISTAKE_IDS = catalogue(BOTTLENECK_MISTAKE_IDS, PREDICTION_MISTAKES)  # every mistake this module's checkers can report

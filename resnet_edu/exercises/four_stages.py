@@ -1,5 +1,6 @@
-"""The checkers of notebook 03: ``check_stage`` (exercise 1, the stage builder) and
-``check_resnet18_predictions`` (exercise 2, predict, then check).
+"""The checkers of notebook 03: ``check_stage`` (exercise 1, the stage builder),
+``check_resnet18_predictions`` (exercise 2, predict, then check) and ``check_resnet_forward`` (the
+forward pass of the ResNet class, written out).
 
 A learner's ``make_stage(block, in_channels, width, num_blocks, stride)`` is built for stages of
 ResNet18, ResNet34 and ResNet50 and compared with :func:`resnet_edu.resnet.make_stage`, which
@@ -10,10 +11,13 @@ the stride, the in_channels bookkeeping, which blocks project), then the engine'
 import torch
 
 from ..blocks import BasicBlock, Bottleneck, block_kind
+from ..inside import kept_as_is
 from ..measure import count_macs, count_parameters
-from ..resnet import ResNet, make_stage, resnet18
-from .engine import Case, check_facts_then_reference, checking, is_buildable
-from .predictions import Question, check_predictions
+from ..resnet import ResNet, make_stage, resnet18, resnet50
+from .engine import (REFERENCE_MISTAKES, Case, Mistake, catalogue, check_facts_then_reference, checking,
+                     explain_exception, is_buildable, matching_mistake, randomise_batchnorm, reporting_crashes,
+                     same_values)
+from .predictions import PREDICTION_MISTAKES, Question, check_predictions
 
 
 class StageCase(Case):
@@ -31,6 +35,15 @@ STAGE_CASES = [
     StageCase("ResNet50's layer1: a Conv Block at stride 1 (64 -> 256 channels), then two Identity Blocks",
               (Bottleneck, 64, 64, 3, 1), {}, (2, 64, 8, 8)),
 ]
+
+
+STAGE_MISTAKE_IDS = catalogue(REFERENCE_MISTAKES, {
+    "wrong-number-of-blocks": "the stage has more or fewer blocks than num_blocks",
+    "fixed-block-class": "a block is built from a fixed class instead of the block argument",
+    "stride-on-wrong-block": "a block other than the first has the stride, or the first lacks it",
+    "wrong-in-channels": "a block is built for the wrong number of input channels",
+    "wrong-block-kind": "a block projects where it should not, or not where it should",
+})
 
 
 def _describe_block(block):
@@ -58,19 +71,21 @@ def _stride_problem(index, mine, theirs):
 
 
 def _block_problems(index, mine, theirs, width):
-    """What is wrong with one block of the learner's stage, compared with the reference's."""
+    """(mistake id, words) of what is wrong with one block of the learner's stage, or None."""
     problems = []
     if mine.stride != theirs.stride:
-        problems.append(_stride_problem(index, mine, theirs))
+        problems.append(("stride-on-wrong-block", _stride_problem(index, mine, theirs)))
     if mine.conv1.in_channels != theirs.conv1.in_channels:
         # a nudge, not the fix: the counts and a question, never the formula
         question = ("the first block receives the stage's in_channels" if index == 0 else
                     f"how many channels does a block of width {width} give out?")
-        problems.append(f"built for {mine.conv1.in_channels} input channels, but "
-                        f"{theirs.conv1.in_channels} flow into it: {question}")
+        problems.append(("wrong-in-channels", f"built for {mine.conv1.in_channels} input channels, but "
+                         f"{theirs.conv1.in_channels} flow into it: {question}"))
     if not problems and block_kind(mine) != block_kind(theirs):
-        problems.append(f"it is {_describe_block(mine)}, expected {_describe_block(theirs)}")
-    return "; ".join(problems)
+        problems.append(("wrong-block-kind", f"it is {_describe_block(mine)}, expected {_describe_block(theirs)}"))
+    if not problems:
+        return None
+    return problems[0][0], "; ".join(text for _, text in problems)
 
 
 def _check_stage_blocks(result, stage, case):
@@ -79,21 +94,21 @@ def _check_stage_blocks(result, stage, case):
     block_class, _, width, num_blocks, _ = case.args
     blocks = list(stage.children())
     if len(blocks) != num_blocks:
-        result.fail(f"expected {num_blocks} blocks (num_blocks={num_blocks}), got {len(blocks)}: "
+        result.fail("wrong-number-of-blocks", f"expected {num_blocks} blocks (num_blocks={num_blocks}), got {len(blocks)}: "
                     "loop for i in range(num_blocks)")
         return
     strange = [type(b).__name__ for b in blocks if not isinstance(b, block_class)]
     if strange:
-        result.fail(f"build every block with the block argument, block(...), here "
+        result.fail("fixed-block-class", f"build every block with the block argument, block(...), here "
                     f"{block_class.__name__}, not a fixed class: found {strange}")
         return
-    blocks_with_problem = {}  # problem text -> indices of the blocks that have it
+    blocks_with_problem = {}  # (mistake id, words) -> indices of the blocks that have it
     for i, (mine, theirs) in enumerate(zip(blocks, make_stage(*case.args))):
         problem = _block_problems(i, mine, theirs, width)
         if problem:
             blocks_with_problem.setdefault(problem, []).append(i)
-    for problem, indices in blocks_with_problem.items():
-        result.fail(f"{_which_blocks(indices, num_blocks)}: {problem}")
+    for (mistake, text), indices in blocks_with_problem.items():
+        result.fail(mistake, f"{_which_blocks(indices, num_blocks)}: {text}")
     if not blocks_with_problem:
         kinds = ", ".join(block_kind(b) for b in blocks)
         result.ok(f"the right blocks with the right in_channels and strides: {kinds}")
@@ -106,7 +121,7 @@ def check_stage(candidate_function):
     first and ``block(width * block.expansion, width, 1)`` after it, as ResNet's stages are built.
     """
     name = getattr(candidate_function, "__name__", "make_stage")
-    with checking("stage", "Checking your stage builder against resnet_edu's ResNet stages") as result:
+    with checking("stage", "Checking your stage builder against resnet_edu's ResNet stages", STAGE_MISTAKE_IDS) as result:
         for case in STAGE_CASES if is_buildable(result, candidate_function) else []:
             check_facts_then_reference(result, candidate_function, make_stage, case, name,
                                        _check_stage_blocks)
@@ -147,7 +162,7 @@ RESNET18_QUESTIONS = [
                   "width w gives out w * block.expansion). Name the blocks as a set of strings such as "
                   "{'layer2[1]', 'layer3[2]'} (the index counts from 0)."),
     Question("gmacs_at_448", "4. G MACs of ResNet18 for one 448x448 image (within 2%)",
-             lambda: round(count_macs(_on_meta(resnet18), image_size=448) / 1e9, 3), tolerance=0.02,
+             lambda: count_macs(_on_meta(resnet18), image_size=448) / 1e9, tolerance=0.02,
              hint="A convolution's MACs are its output pixels times its weights. How many more output "
                   "pixels does every convolution have at 448x448 than at 224x224 (1.814 G MACs)?"),
 ]
@@ -157,3 +172,156 @@ def check_resnet18_predictions(answers):
     """Exercise 2 of notebook 03: each prediction in the dict ``answers`` against the measurement."""
     return check_predictions("resnet18_predictions", "Checking your predictions against measurements",
                              RESNET18_QUESTIONS, answers)
+
+
+# ---------------------------------------------------------------------------------------- exercise 3
+
+
+STAGES = ("layer1", "layer2", "layer3", "layer4")
+
+
+def forward_with(model, x, *, bn1=True, relu=True, maxpool=True, stages=STAGES, pool="avg", softmax=False):
+    """ResNet's forward pass with one step changed, to recognise a learner's mistake by its output;
+    with the defaults it is ``model(x)`` itself (a test checks that)."""
+    x = model.conv1(x)
+    x = model.bn1(x) if bn1 else x
+    x = torch.relu(x) if relu else x
+    x = model.maxpool(x) if maxpool else x
+    for stage in stages:
+        x = getattr(model, stage)(x)
+    x = x.mean((2, 3)) if pool == "avg" else x.amax((2, 3))
+    x = model.fc(x)
+    return x.softmax(1) if softmax else x
+
+
+FORWARD_MISTAKES = [
+    Mistake("maxpool-left-out", "the max-pool left out", dict(maxpool=False),
+            "the stem's max-pool is missing, so every later map is twice as high and wide as in ResNet. The "
+            "stem is conv1, bn1, relu, maxpool."),
+    Mistake("relu-after-bn1-left-out", "no ReLU after bn1", dict(relu=False),
+            "bn1's output goes into the max-pool without the ReLU. The stem is conv1, bn1, relu, maxpool."),
+    Mistake("bn1-left-out", "bn1 left out", dict(bn1=False),
+            "conv1's output is not normalised: the stem is conv1, bn1, relu, maxpool."),
+    Mistake("stage-skipped", "a stage skipped", dict(stages=STAGES[1:]),
+            "layer1 never runs (it keeps its input's shape, so nothing fails). Run the four stages in "
+            "order, each once."),
+    Mistake("stage-run-twice", "a stage run twice", dict(stages=("layer1", *STAGES)),
+            "layer1 runs twice (it keeps its input's shape, so nothing fails). Run the four stages in "
+            "order, each once."),
+    Mistake("max-pooling-at-the-end", "max pooling instead of average pooling", dict(pool="max"),
+            "the head takes the largest value of each map; ResNet averages each whole map (model.avgpool, "
+            "global average pooling), then flattens."),
+    Mistake("softmax-at-the-end", "a softmax after fc", dict(softmax=True),
+            "the output went through a softmax. ResNet returns fc's scores (logits); the loss "
+            "(cross-entropy) applies the softmax itself."),
+]
+
+FORWARD_MISTAKE_IDS = catalogue(FORWARD_MISTAKES, {
+    "not-callable": "the answer is not a function",
+    "function-raises": "resnet_forward raised an exception",
+    "stages-out-of-order": "a stage received the wrong number of channels (skipped, repeated or out of order)",
+    "fc-input-not-flat": "fc received no (N, C) tensor: not pooled over the whole map, not flattened, or "
+                         "fc before the pooling",
+    "calls-the-model": "resnet_forward calls model(x) instead of running the layers",
+    "not-a-tensor": "resnet_forward returned something other than a tensor",
+    "wrong-output-shape": "the output's shape is not (N, num_classes)",
+    "outputs-differ": "the output differs from model(x) in no known way",
+    "check-could-not-finish": "the learner's code broke the check itself",
+})
+
+FORWARD_HINTS = [  # (what the exception says, its mistake id, what to do)
+    ("mat1 and mat2 shapes cannot be multiplied", "fc-input-not-flat",
+     "fc multiplies the last dimension of its input by its weights and expects (N, C). Average each whole "
+     "map first (model.avgpool works for any image size), then flatten to (N, C) with torch.flatten(x, 1); "
+     "fc comes last"),
+    ("channels, but got", "stages-out-of-order",
+     "a stage received another number of channels than it was built for: run the stem, then layer1, "
+     "layer2, layer3 and layer4 in order, each once"),
+]
+
+FORWARD_CASES = [  # (what the model is, how to build it, two input shapes)
+    ("ResNet18 (ImageNet stem)", lambda: resnet18(num_classes=10), [(2, 3, 64, 64), (1, 3, 96, 64)]),
+    ("ResNet50 (ImageNet stem)", lambda: resnet50(num_classes=10), [(2, 3, 64, 64), (1, 3, 96, 64)]),
+    ("ResNet18 (CIFAR stem)", lambda: resnet18(num_classes=10, stem="cifar"), [(2, 3, 32, 32), (1, 3, 24, 40)]),
+]
+
+
+def _forward_failure(exc):
+    """(mistake id, words) for an exception from the learner's resnet_forward."""
+    for needle, mistake, hint in FORWARD_HINTS:
+        if needle in str(exc):
+            return mistake, f"resnet_forward(model, x) raised {explain_exception(exc)}. In plain words: {hint}"
+    return "function-raises", f"resnet_forward(model, x) raised {explain_exception(exc)}"
+
+
+def _run_learner(result, resnet_forward, model, x):
+    """The learner's output, or None with a FAIL line; a call of model(x) itself is a FAIL."""
+    called = []
+    hook = model.register_forward_hook(lambda *args: called.append(True))
+    try:
+        with torch.no_grad(), kept_as_is(model):
+            out = resnet_forward(model, x.clone())
+    except Exception as exc:  # the learner's code: report, never raise
+        result.fail(*_forward_failure(exc))
+        return None
+    finally:
+        hook.remove()
+    if called:
+        result.fail("calls-the-model", "resnet_forward calls model(x) (or model.forward), which is what it "
+                    "should write out: run the model's layers, model.conv1 to model.fc, yourself")
+        return None
+    if not isinstance(out, torch.Tensor):
+        result.fail("not-a-tensor", f"resnet_forward returned {type(out).__name__}, expected a tensor: "
+                    "end with return model.fc(x)")
+        return None
+    return out
+
+
+def _check_forward(result, resnet_forward, model, shape):
+    x = torch.randn(shape)
+    out = _run_learner(result, resnet_forward, model, x)
+    if out is None:
+        return
+    with torch.no_grad():
+        expected = model(x)
+        if out.shape != expected.shape:
+            result.fail("wrong-output-shape", f"x of shape {shape}: expected an output of shape "
+                        f"{tuple(expected.shape)} (N, num_classes), got {tuple(out.shape)}. Flatten with "
+                        "torch.flatten(x, 1), which keeps the batch dimension even for one image")
+        elif same_values(out, expected):
+            result.ok(f"x of shape {shape}: equals model(x), shape {tuple(expected.shape)}")
+        else:
+            mistake = matching_mistake(out, FORWARD_MISTAKES, lambda m: forward_with(model, x, **m.output))
+            if mistake is not None:
+                mistake.fail(result, prefix=f"x of shape {shape}: ")
+            else:
+                result.fail("outputs-differ", f"x of shape {shape}: the output differs from model(x). Compare "
+                            "your steps with the model's layers: the stem (conv1, bn1, relu, maxpool), the four "
+                            "stages, then avgpool, flatten, fc")
+
+
+def _model(build):
+    model = build()
+    randomise_batchnorm(model, torch.Generator().manual_seed(0))  # every layer matters in eval mode
+    return model.eval()
+
+
+def check_resnet_forward(resnet_forward):
+    """Check a learner's ``resnet_forward(model, x)`` against ``model(x)``: ResNet18 and ResNet50, the
+    ImageNet and the CIFAR stems, two input sizes each, in eval mode with random weights."""
+    title = "Checking resnet_forward(model, x) against model(x)"
+    with checking("resnet_forward", title, FORWARD_MISTAKE_IDS) as result:
+        if not callable(resnet_forward) or isinstance(resnet_forward, torch.nn.Module):
+            result.fail("not-callable", f"expected a function resnet_forward(model, x), got "
+                        f"{type(resnet_forward).__name__}")
+            return result
+        for what, build, shapes in FORWARD_CASES:
+            result.note(what)
+            model = _model(build)
+            for shape in shapes:
+                with reporting_crashes(result):
+                    _check_forward(result, resnet_forward, model, shape)
+    return result
+
+
+MISTAKE_IDS = catalogue(STAGE_MISTAKE_IDS, FORWARD_MISTAKE_IDS, PREDICTION_MISTAKES)  # every id this module reports

@@ -12,23 +12,21 @@
 * ``check_option_a_resnet50``: exercise 3 (b), what option A would do in ResNet50.
 """
 
-import contextlib
-import io
-
 import torch
 import torch.nn.functional as F
 
 from ..blocks import block_kind, make_shortcut
 from ..measure import count_parameters
 from ..resnet import resnet18, resnet50
-from .engine import (ATOL, RTOL, Case, CheckResult, Mistake, _construct, check_against_reference,
-                     checking, explain_exception, is_buildable)
-from .predictions import Question, check_predictions
+from .engine import (FAILED, REFERENCE_MISTAKES, Case, CheckResult, Mistake, _construct, call_learner, catalogue,
+                     check_against_reference, checking, is_buildable, matching_mistake, reporting_crashes,
+                     same_values)
+from .predictions import PREDICTION_MISTAKES, Question, check_predictions
 
 # ---------------------------------------------------------------------------------------- exercise 1
 
 DOWNSAMPLE_MISTAKES = [
-    Mistake("ReLU in the shortcut", lambda r, x: F.relu(r(x)),
+    Mistake("relu-in-shortcut", "ReLU in the shortcut", lambda r, x: F.relu(r(x)),
             "the projection ends in a ReLU; the shortcut is a 1x1 conv and BN only, the ReLU comes "
             "after the addition."),
 ]
@@ -38,6 +36,9 @@ DOWNSAMPLE_CASES = [
     Case("Conv Block: channels doubled at stride 1", (64, 128), {"stride": 1}, (4, 64, 8, 8)),
     Case("Conv Block: stride 2, same channels", (64, 64), {"stride": 2}, (4, 64, 8, 8)),
 ]
+DOWNSAMPLE_MISTAKE_IDS = catalogue(REFERENCE_MISTAKES, DOWNSAMPLE_MISTAKES, {
+    "needless-projection": "a projection where the shape does not change (the shortcut is x itself)",
+})
 
 
 def _reference_downsample(in_channels, out_channels, stride=1):
@@ -60,36 +61,33 @@ def _case_heading(case, number, name, show_cases):
 def _check_projection_quietly(result, candidate_function, case, name):
     """The generic checks of a projection, summed up in one ok line when they all pass (their lines
     name the case's shapes); when one fails, every line is reported as it is."""
-    quiet = CheckResult(result.exercise)
-    with contextlib.redirect_stdout(io.StringIO()):
-        check_against_reference(quiet, candidate_function, _reference_downsample, case,
-                                DOWNSAMPLE_MISTAKES, name, announce=False)
+    quiet = CheckResult(result.exercise)  # a result prints nothing until a checker prints it
+    check_against_reference(quiet, candidate_function, _reference_downsample, case,
+                            DOWNSAMPLE_MISTAKES, name, announce=False)
     if quiet.passed:
         result.ok("returns a projection that equals the reference's (output shape, gradients, no bias "
                   "before BN, parameter count, outputs with the reference's weights)")
         return
-    for status, text in quiet.lines:
-        (result.ok if status == "ok" else result.fail)(text)
+    result.lines.extend(quiet.lines)
 
 
 def _check_downsample_case(result, candidate_function, case, number, name, show_cases):
     result.note(_case_heading(case, number, name, show_cases))
-    try:
-        got = candidate_function(*case.args, **case.kwargs)
-    except Exception as exc:
-        result.fail(f"{case.call_text(name)} raised {explain_exception(exc)}")
+    got = call_learner(result, case.call_text(name), candidate_function, *case.args, **case.kwargs,
+                       mistake="constructor-raises")
+    if got is FAILED:
         return
     needed = _reference_downsample(*case.args, **case.kwargs) is not None
     if not needed and got is None:
         result.ok("returns None: the block will add x itself")
     elif not needed:
-        result.fail(f"returned {type(got).__name__}, expected None: the shape does not change, so "
+        result.fail("needless-projection", f"returned {type(got).__name__}, expected None: the shape does not change, so "
                     "the shortcut is x itself (no parameters, no computation)")
     elif got is None and show_cases:
-        result.fail(f"returned None, but the shape changes ({_shape_change(case)}), so x cannot be "
+        result.fail("missing-projection", f"returned None, but the shape changes ({_shape_change(case)}), so x cannot be "
                     "added to F(x) as it is. Which shape changes does your test for None look at?")
     elif got is None:
-        result.fail("returned None, but in this case x and F(x) cannot be added as they are. Which "
+        result.fail("missing-projection", "returned None, but in this case x and F(x) cannot be added as they are. Which "
                     "shape changes does your test for None look at, and which can a block make? "
                     f"(To see the cases' arguments: check_downsample({name}, show_cases=True).)")
     elif show_cases:
@@ -108,7 +106,8 @@ def check_downsample(candidate_function, show_cases=True):
     starter has a mistake to find, and its stored report must not point at it.
     """
     name = getattr(candidate_function, "__name__", "make_downsample")
-    with checking("downsample", "Checking your shortcut against resnet_edu.blocks.make_shortcut") as result:
+    title = "Checking your shortcut against resnet_edu.blocks.make_shortcut"
+    with checking("downsample", title, DOWNSAMPLE_MISTAKE_IDS) as result:
         cases = DOWNSAMPLE_CASES if is_buildable(result, candidate_function) else []
         for number, case in enumerate(cases, start=1):
             _check_downsample_case(result, candidate_function, case, number, name, show_cases)
@@ -169,16 +168,16 @@ ONE_PIXEL_PER_WINDOW = ("Option A is the identity performed with a stride of 2 (
                         "strided 1x1 convolution reads too.")
 
 ZERO_PAD_MISTAKES = [  # each computes what the reference r would output with the mistake
-    Mistake("zeros before x",
+    Mistake("zeros-before-x", "zeros before x",
             lambda r, x: _pad_channels(x[:, :, ::r.stride, ::r.stride], r.extra_channels, 0),
             "your shortcut puts the zero channels first and x's channels after them. " + ORDER_OF_CHANNELS),
-    Mistake("zeros on both sides of x",
+    Mistake("zeros-on-both-sides", "zeros on both sides of x",
             lambda r, x: _pad_channels(x[:, :, ::r.stride, ::r.stride], r.extra_channels // 2,
                                        r.extra_channels - r.extra_channels // 2),
             "your shortcut puts half the zero channels before x's channels and half after them (as "
             "a popular CIFAR-10 implementation, akamaster/pytorch_resnet_cifar10, does). "
             + ORDER_OF_CHANNELS),
-    Mistake("the wrong pixels",
+    Mistake("wrong-pixels", "the wrong pixels",
             lambda r, x: _pad_channels(x[:, :, r.stride - 1::r.stride, r.stride - 1::r.stride], 0,
                                        r.extra_channels),
             "your shortcut keeps the pixels in the odd rows and columns. The branch's 3x3 "
@@ -186,15 +185,27 @@ ZERO_PAD_MISTAKES = [  # each computes what the reference r would output with th
             "(2i, 2j), an even row and column, and option B's 1x1 convolution with stride 2 reads "
             "that pixel too. Keep the pixels the branch is centred on, so that the two terms of the "
             "sum describe the same place of the image."),
-    Mistake("average pooling",
+    Mistake("average-pooling", "average pooling",
             lambda r, x: _pad_channels(F.avg_pool2d(x, r.stride), 0, r.extra_channels),
             "your shortcut averages each 2 x 2 window. " + ONE_PIXEL_PER_WINDOW + " (Averaging "
             "before a projection is a later design, ResNet-D in He et al. 2019, 'Bag of Tricks for "
             "Image Classification with Convolutional Neural Networks'.)"),
-    Mistake("max pooling",
+    Mistake("max-pooling", "max pooling",
             lambda r, x: _pad_channels(F.max_pool2d(x, r.stride), 0, r.extra_channels),
             "your shortcut keeps the largest value of each 2 x 2 window. " + ONE_PIXEL_PER_WINDOW),
 ]
+
+
+ZERO_PAD_MISTAKE_IDS = catalogue(REFERENCE_MISTAKES, ZERO_PAD_MISTAKES, {
+    "not-written-yet": "the starter's NotImplementedError is still there",
+    "has-parameters": "the shortcut has learnable parameters (option A has none)",
+    "padded-height-or-width": "the zeros went into the height or the width, not the channels",
+    "appended-channels-not-zero": "the appended channels are not zero",
+    "wrong-values": "the right shape, but values that match no known mistake",
+    "gradient-does-not-reach-x": "backward does not reach x through the shortcut",
+    "zeros-on-wrong-device": "the zeros are made on the CPU whatever device x is on",
+    "zeros-of-wrong-dtype": "the zeros are made in float32 whatever dtype x has",
+})
 
 
 def _grew(got, x_shape):
@@ -202,13 +213,13 @@ def _grew(got, x_shape):
 
 
 def _zero_pad_shape_problem(got, expected, x_shape, stride):
-    """In words, how the output's shape differs from the reference's (None if it does not)."""
+    """(mistake id, words): how the output's shape differs from the reference's (None if it does not)."""
     if got == expected:
         return None
     if len(got) != 4:
-        return f"expected a 4-dimensional output (N, C, H, W) of shape {expected}, got shape {got}"
+        return "wrong-output-shape", f"expected a 4-dimensional output (N, C, H, W) of shape {expected}, got shape {got}"
     if got == x_shape:
-        return (f"returned a tensor of x's own shape {x_shape}; the branch of this block puts out "
+        return "wrong-output-shape", (f"returned a tensor of x's own shape {x_shape}; the branch of this block puts out "
                 f"{expected}, and the two are added")
     problems = []
     if got[2:] != expected[2:] and _grew(got, x_shape):
@@ -221,22 +232,22 @@ def _zero_pad_shape_problem(got, expected, x_shape, stride):
                         f"rows into ceil({x_shape[2]} / {stride}) = {expected[2]}")
     if got[1] != expected[1]:
         problems.append(f"{got[1]} channels, expected {expected[1]} (the branch's output channels)")
-    return "wrong output shape: " + "; ".join(problems or [f"expected {expected}, got {got}"])
+    mistake = "padded-height-or-width" if _grew(got, x_shape) else "wrong-output-shape"
+    return mistake, "wrong output shape: " + "; ".join(problems or [f"expected {expected}, got {got}"])
 
 
 def _zero_pad_value_problem(out, expected, reference, x):
-    """In words, what is wrong with an output of the right shape (None if it equals the reference's)."""
-    if torch.allclose(out, expected, atol=ATOL, rtol=RTOL):
+    """(mistake id, words): what is wrong with an output of the right shape (None if it equals the reference's)."""
+    if same_values(out, expected):
         return None
-    for mistake in ZERO_PAD_MISTAKES:
-        guess = mistake.output(reference, x)
-        if guess.shape == out.shape and torch.allclose(out, guess, atol=ATOL, rtol=RTOL):
-            return f"{mistake.name}: {mistake.explanation}"
+    mistake = matching_mistake(out, ZERO_PAD_MISTAKES, lambda m: m.output(reference, x))
+    if mistake is not None:
+        return mistake.id, f"{mistake.name}: {mistake.explanation}"
     kept = x.shape[1]
-    if torch.allclose(out[:, :kept], expected[:, :kept], atol=ATOL, rtol=RTOL):
-        return ("the appended channels are not all zero (torch.empty leaves whatever was in memory; "
+    if same_values(out[:, :kept], expected[:, :kept]):
+        return "appended-channels-not-zero", ("the appended channels are not all zero (torch.empty leaves whatever was in memory; "
                 "ones or a copy of x are not zero-padding)")
-    return ("the shape is right but the values differ from the reference's: check which pixels you "
+    return "wrong-values", ("the shape is right but the values differ from the reference's: check which pixels you "
             "keep and in which channels x's values end up")
 
 
@@ -251,6 +262,47 @@ def _gradient_reaches_x(module, reference, x):
     return mine.grad is not None and torch.equal(mine.grad, theirs.grad)
 
 
+def _run_shortcut(result, module, x, call):
+    """The learner's shortcut on x, without gradients; None (and a FAIL line) if it fails."""
+    with torch.no_grad():
+        out = call_learner(result, f"forward of {call}", module, x.clone(), mistake="forward-raises")
+    if out is FAILED:
+        return None
+    if not isinstance(out, torch.Tensor):
+        result.fail("not-a-tensor", f"forward returned {type(out).__name__}, expected a tensor: end forward with return")
+        return None
+    return out
+
+
+ON_X = ("build the zeros from x, so that they follow it to its device and dtype: x.new_zeros(...), or "
+        "torch.zeros(..., device=x.device, dtype=x.dtype); F.pad does that by itself")
+
+
+def _device_or_dtype_problem(module, x):
+    """(mistake id, words) when the shortcut gives a tensor of x's device or dtype only on the CPU in
+    float32. The meta device (shapes, no values) stands in for a GPU; bfloat16 for mixed precision."""
+    meta = x.to("meta")
+    try:
+        with torch.no_grad():
+            out = module(meta)
+        if out.device == meta.device:
+            out = None
+    except Exception:  # typically "Tensor on device cpu is not on the expected device meta"
+        out = "raised"
+    if out is not None:
+        return "zeros-on-wrong-device", ("on a GPU your shortcut would fail: given x on another device (the "
+                                         "meta device stands in for a GPU here), it makes its zeros on the "
+                                         f"CPU. To fix it, {ON_X}")
+    half = x.to(torch.bfloat16)
+    with torch.no_grad():
+        out = module(half)
+    if out.dtype != half.dtype:
+        return "zeros-of-wrong-dtype", (f"given x in bfloat16 (as under mixed precision), your shortcut returns "
+                                        f"{out.dtype}: its zeros are float32 and turn the sum into float32. "
+                                        f"To fix it, {ON_X}")
+    return None
+
+
 def _check_zero_pad_case(result, candidate_class, case, name):
     result.note(f"{case.title}: {case.call_text(name)} on an input of shape {case.input_shape}")
     module = _construct(result, candidate_class, case, name)
@@ -258,36 +310,45 @@ def _check_zero_pad_case(result, candidate_class, case, name):
         return
     parameters = count_parameters(module)
     if parameters:
-        result.fail(f"it has {parameters:,} learnable parameters, but option A has none: it is built "
-                    "from x's own values and zeros alone (a 1x1 convolution is option B's projection)")
+        result.fail("has-parameters", f"it has {parameters:,} learnable parameters, but option A has none: it is "
+                    "built from x's own values and zeros alone (a 1x1 convolution is option B's projection)")
         return
     result.ok("no learnable parameters")
     reference = make_shortcut(*case.args, option="A")
     x = torch.randn(case.input_shape, generator=torch.Generator().manual_seed(0))
-    try:
-        with torch.no_grad():
-            out = module(x.clone())
-    except Exception as exc:
-        result.fail(f"forward of {case.call_text(name)} raised {explain_exception(exc)}")
-        return
-    if not isinstance(out, torch.Tensor):
-        result.fail(f"forward returned {type(out).__name__}, expected a tensor: end forward with return")
+    out = _run_shortcut(result, module, x, case.call_text(name))
+    if out is None:
         return
     expected = reference(x)
     shapes = tuple(out.shape), tuple(expected.shape), tuple(x.shape)
     problem = (_zero_pad_shape_problem(*shapes, stride=case.args[2])
                or _zero_pad_value_problem(out, expected, reference, x))
     if problem:
-        result.fail(problem)
+        result.fail(*problem)
         return
     in_channels, out_channels, stride = case.args
     result.ok(f'equals make_shortcut({in_channels}, {out_channels}, {stride}, option="A") on a random input, '
               f"shape {tuple(expected.shape)}")
+    _check_gradient(result, module, reference, x)
+
+
+def _check_gradient(result, module, reference, x):
     if _gradient_reaches_x(module, reference, x):
         result.ok("the gradient reaches x through the pixels the shortcut keeps")
     else:
-        result.fail("the gradient does not reach x as it should: build the output from x with torch "
-                    "operations (no .detach(), .data or NumPy), so that backward flows through it")
+        result.fail("gradient-does-not-reach-x", "the gradient does not reach x as it should: build the output "
+                    "from x with torch operations (no .detach(), .data or NumPy), so that backward flows through it")
+
+
+def _check_device_and_dtype(result, candidate_class):
+    """Once the cases pass: the first case's shortcut on x of another device, and of another dtype."""
+    case = ZERO_PAD_CASES[0]
+    result.note(f"On another device and dtype: {case.call_text(getattr(candidate_class, '__name__', 'it'))}")
+    problem = _device_or_dtype_problem(candidate_class(*case.args), torch.randn(case.input_shape))
+    if problem:
+        result.fail(*problem)
+    else:
+        result.ok("works on x's own device and dtype (checked on the meta device and in bfloat16)")
 
 
 def _not_written_yet(result, candidate_class, name):
@@ -302,8 +363,8 @@ def _not_written_yet(result, candidate_class, name):
             module(torch.zeros(case.input_shape))
     except NotImplementedError as exc:
         message = f' ("{exc}")' if str(exc) else ""
-        result.fail(f"{name} is not written yet: {where} raises NotImplementedError{message}. Replace "
-                    "the raise with your code, then run the check again.")
+        result.fail("not-written-yet", f"{name} is not written yet: {where} raises NotImplementedError{message}. "
+                    "Replace the raise with your code, then run the check again.")
         return True
     except Exception:
         return False  # the cases report it, in plain words
@@ -312,16 +373,18 @@ def _not_written_yet(result, candidate_class, name):
 
 def check_zero_pad_shortcut(candidate_class):
     """Check a learner's option A shortcut, ``MyZeroPadShortcut(in_channels, out_channels, stride)``,
-    against ``make_shortcut(..., option="A")``: x subsampled with the stride, zero channels appended."""
+    against ``make_shortcut(..., option="A")``: x subsampled with the stride, zero channels appended,
+    on x's own device and in its dtype."""
     name = getattr(candidate_class, "__name__", "your shortcut")
     title = 'Checking your shortcut against make_shortcut(..., option="A")'
-    with checking("zero_pad_shortcut", title) as result:
+    with checking("zero_pad_shortcut", title, ZERO_PAD_MISTAKE_IDS) as result:
         ready = is_buildable(result, candidate_class) and not _not_written_yet(result, candidate_class, name)
         for case in ZERO_PAD_CASES if ready else []:
-            try:
+            with reporting_crashes(result):
                 _check_zero_pad_case(result, candidate_class, case, name)
-            except Exception as exc:  # the learner's module can be anything: report, never raise
-                result.fail(f"the check could not finish: {explain_exception(exc)}")
+        if ready and result.passed:
+            with reporting_crashes(result):
+                _check_device_and_dtype(result, candidate_class)
     return result
 
 
@@ -361,3 +424,6 @@ def check_option_a_resnet50(answers):
     """Exercise 3 (b): what option A would do in ResNet50."""
     return check_predictions("option_a_resnet50", "Checking your answers against the built models",
                              OPTION_A_RESNET50_QUESTIONS, answers)
+
+
+MISTAKE_IDS = catalogue(DOWNSAMPLE_MISTAKE_IDS, ZERO_PAD_MISTAKE_IDS, PREDICTION_MISTAKES)  # every id this module reports

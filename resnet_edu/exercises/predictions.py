@@ -10,11 +10,19 @@ and the notebook's checker module describes each question as a :class:`Question`
 gets a nudge (too high, too low, or the hint), never the value, so a stored output gives nothing away.
 """
 
-import math
 from dataclasses import dataclass
 from typing import Callable
 
 from .engine import checking
+
+PREDICTION_MISTAKES = {
+    "answers-not-a-dict": "the answers were not given as a dict",
+    "no-prediction": "a question has no answer yet",
+    "too-high": "a number more than the tolerance above the measurement",
+    "too-low": "a number more than the tolerance below the measurement",
+    "wrong-answer": "a word, a set or a tuple that is not the measured one",
+    "wrong-kind-of-answer": "an answer of another type than the measurement (a number for a word)",
+}
 
 
 @dataclass
@@ -33,36 +41,59 @@ def _is_number(value):
 
 
 def verdict(given, truth, tolerance=0.0):
-    """"right", or in words how ``given`` differs from ``truth`` (without saying what truth is)."""
+    """The mistake id of ``given`` as an answer to ``truth``, or "right".
+
+    A number is right within ``tolerance`` of the truth, relative to the truth:
+    ``abs(given - truth) <= tolerance * abs(truth)`` (0.3: from 70% to 130% of it), compared with the
+    measurement as measured, never rounded. Never says what ``truth`` is.
+    """
     if _is_number(truth) and _is_number(given):
-        if math.isclose(given, truth, rel_tol=tolerance, abs_tol=1e-9):
+        if abs(given - truth) <= tolerance * abs(truth) + 1e-9:  # 1e-9: float noise of an exact answer
             return "right"
-        return "too high" if given > truth else "too low"
+        return "too-high" if given > truth else "too-low"
     if isinstance(truth, str) and isinstance(given, str):
-        return "right" if given.strip().lower() == truth.strip().lower() else "not it"
+        return "right" if given.strip().lower() == truth.strip().lower() else "wrong-answer"
     if isinstance(truth, (set, frozenset)):
-        return "right" if set(given) == truth else "not the right set"
+        return "right" if isinstance(given, (set, frozenset, list, tuple)) and set(given) == truth else "wrong-answer"
     if isinstance(truth, (tuple, list)) and isinstance(given, (tuple, list)):
-        return "right" if tuple(given) == tuple(truth) else "not it"
-    return f"a {type(given).__name__}, but the answer is a {type(truth).__name__}"
+        return "right" if tuple(given) == tuple(truth) else "wrong-answer"
+    return "wrong-kind-of-answer"
 
 
-def check_predictions(exercise, title, questions, answers):
+IN_WORDS = {"too-high": "too high", "too-low": "too low", "wrong-answer": "not it"}
+
+
+def _in_words(mistake, given, truth):
+    if mistake == "wrong-kind-of-answer":
+        return f"a {type(given).__name__}, but the answer is a {type(truth).__name__}"
+    return "not the right set" if isinstance(truth, (set, frozenset)) else IN_WORDS[mistake]
+
+
+def check_predictions(exercise, title, questions, answers, known=PREDICTION_MISTAKES):
     """Check every question's answer in the dict ``answers``; returns the CheckResult."""
-    with checking(exercise, title) as result:
+    with checking(exercise, title, known) as result:
         if not isinstance(answers, dict):
-            result.fail(f"expected a dict of answers such as {{{questions[0].key!r}: ...}}, got "
-                        f"{type(answers).__name__}")
+            result.fail("answers-not-a-dict", f"expected a dict of answers such as {{{questions[0].key!r}: ...}}, "
+                        f"got {type(answers).__name__}")
             return result
         for question in questions:
-            given = answers.get(question.key)
-            if given is None or given is Ellipsis:
-                result.fail(f"{question.asks}: no prediction yet (fill in {question.key!r})")
-                continue
-            truth = question.measure()
-            how = verdict(given, truth, question.tolerance)
-            if how == "right":
-                result.ok(f"{question.asks}: {given!r}; the code measures {truth!r}")
-            else:
-                result.fail(f"{question.asks}: {given!r} is {how}. {question.hint}".rstrip())
+            _check_question(result, question, answers.get(question.key))
     return result
+
+
+def _check_question(result, question, given):
+    if given is None or given is Ellipsis:
+        result.fail("no-prediction", f"{question.asks}: no prediction yet (fill in {question.key!r})")
+        return
+    truth = question.measure()
+    mistake = verdict(given, truth, question.tolerance)
+    if mistake == "right":
+        result.ok(f"{question.asks}: {given!r}; the code measures {_shown(truth)}")
+    else:
+        result.fail(mistake, f"{question.asks}: {given!r} is {_in_words(mistake, given, truth)}. "
+                    f"{question.hint}".rstrip())
+
+
+def _shown(truth):
+    """The measurement as the report shows it: a float to four significant digits (it is compared unrounded)."""
+    return f"{truth:.4g}" if isinstance(truth, float) else repr(truth)

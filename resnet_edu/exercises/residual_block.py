@@ -17,8 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..blocks import BasicBlock, PreActBasicBlock
-from .engine import Case, Mistake, check_against_reference, checking, is_buildable
-from .predictions import Question, check_predictions
+from .engine import REFERENCE_MISTAKES, Case, Mistake, catalogue, check_against_reference, checking, is_buildable
+from .predictions import PREDICTION_MISTAKES, Question, check_predictions
 
 
 def shortcut(block, x):
@@ -35,32 +35,32 @@ def residual_mistakes(branch, last_bn):
     """The three mistakes any residual block can make around its addition, for a block whose
     residual branch the reference computes as ``branch(reference, x)`` and ends with ``last_bn``."""
     return [
-        Mistake("ReLU before the addition", lambda r, x: F.relu(F.relu(branch(r, x)) + shortcut(r, x)),
+        Mistake("relu-before-addition", "ReLU before the addition", lambda r, x: F.relu(F.relu(branch(r, x)) + shortcut(r, x)),
                 "the branch ends in a ReLU before the shortcut is added, so F(x) can only add "
                 f"non-negative values and never subtract. End the branch with {last_bn}; apply the ReLU "
                 "once, after the addition."),
-        Mistake("no ReLU after the addition", lambda r, x: branch(r, x) + shortcut(r, x),
+        Mistake("no-relu-after-addition", "no ReLU after the addition", lambda r, x: branch(r, x) + shortcut(r, x),
                 "the block returns F(x) + x without the final ReLU. Return relu(out + identity)."),
-        Mistake("the shortcut is never added", lambda r, x: F.relu(branch(r, x)),
+        Mistake("shortcut-never-added", "the shortcut is never added", lambda r, x: F.relu(branch(r, x)),
                 "the block computes ReLU(F(x)): a plain block, not a residual one. Add x (or "
                 "downsample(x)) to the branch before the final ReLU."),
     ]
 
 
 BASIC_BLOCK_MISTAKES = residual_mistakes(_branch, "bn2") + [
-    Mistake("no ReLU between the two convolutions",
+    Mistake("no-relu-between-convolutions", "no ReLU between the two convolutions",
             lambda r, x: F.relu(_branch(r, x, relu_inside=False) + shortcut(r, x)),
             "bn1's output goes into conv2 without a ReLU. The branch is conv-BN-ReLU-conv-BN."),
-    Mistake("ReLU before BN", lambda r, x: F.relu(
+    Mistake("relu-before-bn", "ReLU before BN", lambda r, x: F.relu(
                 r.bn2(r.conv2(r.bn1(F.relu(r.conv1(x))))) + shortcut(r, x)),
             "the first unit runs conv-ReLU-BN. The block's order is conv1, bn1, ReLU, conv2, bn2: "
             "each BN normalises the output of the convolution right in front of it."),
-    Mistake("shortcut added before bn2",
+    Mistake("shortcut-added-before-bn", "shortcut added before bn2",
             lambda r, x: F.relu(r.bn2(r.conv2(F.relu(r.bn1(r.conv1(x)))) + shortcut(r, x))),
             "x is added to conv2's output and the sum goes through bn2, so BN rescales the shortcut "
             "too and x no longer passes through unchanged. Add the shortcut after bn2: "
             "out = relu(bn2(conv2(...)) + identity)."),
-    Mistake("ReLU before the addition only (no ReLU after it)",
+    Mistake("relu-moved-before-addition", "ReLU before the addition only (no ReLU after it)",
             lambda r, x: F.relu(_branch(r, x)) + shortcut(r, x),
             "the ReLU is applied to the branch and then x is added. Move it after the addition: "
             "out = relu(bn2(conv2(...)) + identity)."),
@@ -72,6 +72,8 @@ CONV_BLOCK_CASES = [
     Case("Conv Block (channels doubled, stride 1)", (64, 128), {"stride": 1}, (4, 64, 8, 8)),
 ]
 
+BLOCK_MISTAKE_IDS = catalogue(REFERENCE_MISTAKES, BASIC_BLOCK_MISTAKES)
+
 
 def check_basic_block(candidate_class, identity_only=False):
     """Check a learner's ``MyBasicBlock(in_channels, out_channels, stride=1)`` against BasicBlock.
@@ -80,7 +82,7 @@ def check_basic_block(candidate_class, identity_only=False):
     """
     exercise = "residual_block" if identity_only else "basic_block"
     cases = [IDENTITY_CASE] + ([] if identity_only else CONV_BLOCK_CASES)
-    with checking(exercise, "Checking your block against resnet_edu.blocks.BasicBlock") as result:
+    with checking(exercise, "Checking your block against resnet_edu.blocks.BasicBlock", BLOCK_MISTAKE_IDS) as result:
         for case in cases if is_buildable(result, candidate_class) else []:
             check_against_reference(result, candidate_class, BasicBlock, case, BASIC_BLOCK_MISTAKES)
     return result
@@ -208,3 +210,6 @@ def check_zero_init_predictions(answers):
     """Exercise 2b of notebook 01: which parameters of a zero-initialised residual stack learn."""
     return check_predictions("zero_init_stack", "Checking your predictions against a measurement",
                              ZERO_INIT_QUESTIONS, answers)
+
+
+MISTAKE_IDS = catalogue(BLOCK_MISTAKE_IDS, PREDICTION_MISTAKES)  # every mistake this module's checkers can report

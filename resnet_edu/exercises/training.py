@@ -11,22 +11,46 @@ from ..loaders import random_flip
 from ..metrics import per_class_accuracy
 from ..resnet import resnet18
 from ..train import TrainConfig, make_optimizer
-from .engine import checking, explain_exception
+from .engine import FAILED, Mistake, call_learner, catalogue, checking, matching_mistake, same_values
+
+CALL_MISTAKES = {
+    "function-raises": "calling the learner's function raised an exception",
+    "wrong-output-shape": "the answer has another shape than the reference's",
+    "outputs-differ": "the answer matches neither the reference nor a known mistake",
+}
 
 
 def _call(result, function, *args):
-    """Run the learner's function; on an exception, say so in plain words and return None."""
-    try:
-        return function(*args)
-    except Exception as error:  # the learner's code may fail in any way; report, never raise
-        result.fail(f"calling it raised {explain_exception(error)}")
-        return None
+    """The learner's function on ``args``, or FAILED with a FAIL line."""
+    return call_learner(result, "calling it", function, *args, mistake="function-raises")
+
+
+def _name_the_answer(result, answer, expected, mistakes, right, otherwise):
+    """ok ``right`` when the answer equals the expected one; else the known mistake it matches, or
+    ``otherwise``."""
+    if same_values(answer, expected):
+        result.ok(right)
+        return
+    mistake = matching_mistake(answer, mistakes, lambda m: m.output)
+    if mistake is not None:
+        result.fail(mistake.id, mistake.explanation)
+    else:
+        result.fail("outputs-differ", otherwise)
 
 
 # ---------------------------------------------------------------------------------------- weight decay
 
+DECAY_MISTAKES = catalogue(CALL_MISTAKES, {
+    "not-two-groups": "the function did not return two lists (decay, no_decay)",
+    "parameter-in-both-groups": "a parameter is in both groups",
+    "parameter-in-no-group": "a parameter is in neither group",
+    "decay-on-bn-or-bias": "a BatchNorm scale or shift, or a bias, gets weight decay",
+    "no-decay-on-weights": "a convolution or linear weight misses weight decay",
+})
+
+
 def _decay_group_problems(model, decay, no_decay):
-    """What is wrong with the two groups (sets of parameter ids), each as a FAIL line."""
+    """What is wrong with the two groups (sets of parameter ids), each as (mistake id, words)."""
     names = {id(p): name for name, p in model.named_parameters()}
     expected = {id(p) for p in make_optimizer(model, TrainConfig()).param_groups[0]["params"]}  # the trainer's
     overlap = sorted(names[i] for i in decay & no_decay if i in names)
@@ -34,29 +58,30 @@ def _decay_group_problems(model, decay, no_decay):
     decayed_bn = sorted(names[i] for i in decay - expected if i in names)
     undecayed = sorted(names[i] for i in expected - decay if i in names)
     problems = [
-        (overlap, "parameter(s) are in both groups, e.g. {}: each belongs in one"),
-        (missing, "parameter(s) are in neither group, e.g. {}: the optimiser would never update them"),
-        (decayed_bn, "BatchNorm scale/shift or bias tensor(s) get weight decay, e.g. {}: decay pulls them "
-                     "towards 0, which fights the normalisation"),
-        (undecayed, "convolution or linear weight(s) miss weight decay, e.g. {}: these are the weights "
-                    "decay should keep small"),
+        (overlap, "parameter-in-both-groups", "parameter(s) are in both groups, e.g. {}: each belongs in one"),
+        (missing, "parameter-in-no-group",
+         "parameter(s) are in neither group, e.g. {}: the optimiser would never update them"),
+        (decayed_bn, "decay-on-bn-or-bias", "BatchNorm scale/shift or bias tensor(s) get weight decay, e.g. {}: "
+                                            "decay pulls them towards 0, which fights the normalisation"),
+        (undecayed, "no-decay-on-weights", "convolution or linear weight(s) miss weight decay, e.g. {}: these are "
+                                           "the weights decay should keep small"),
     ]
-    return [f"{len(found)} " + text.format(found[0]) for found, text in problems if found]
+    return [(mistake, f"{len(found)} " + text.format(found[0])) for found, mistake, text in problems if found]
 
 
 def check_decay_groups(split_decay_groups):
     """``split_decay_groups(model) -> (decay, no_decay)``: lists of parameters, as make_optimizer does."""
-    with checking("decay_groups", "Checking split_decay_groups on ResNet18:") as result:
+    with checking("decay_groups", "Checking split_decay_groups on ResNet18:", DECAY_MISTAKES) as result:
         model = resnet18(num_classes=10, stem="cifar")
         groups = _call(result, split_decay_groups, model)
-        if groups is None:
+        if groups is FAILED:
             return result
         if not (isinstance(groups, (tuple, list)) and len(groups) == 2):
-            result.fail(f"expected two lists (decay, no_decay); got {type(groups).__name__}")
+            result.fail("not-two-groups", f"expected two lists (decay, no_decay); got {type(groups).__name__}")
             return result
         decay, no_decay = ({id(p) for p in group} for group in groups)
         for problem in _decay_group_problems(model, decay, no_decay):
-            result.fail(problem)
+            result.fail(*problem)
         if not result.failures:
             result.ok(f"{len(decay)} conv/linear weights decay; {len(no_decay)} BatchNorm and bias tensors do not")
     return result
@@ -64,57 +89,70 @@ def check_decay_groups(split_decay_groups):
 
 # ---------------------------------------------------------------------------------------- per-class accuracy
 
+ACCURACY_MATRIX = torch.tensor([[8, 1, 1], [2, 6, 2], [5, 3, 22]])  # rows: true class, columns: predicted
+ACCURACY_MISTAKES = [
+    Mistake("counts-not-fractions", "counts instead of fractions", ACCURACY_MATRIX.diagonal().double(),
+            "these are counts of correctly classified images, not the fraction of each class"),
+    Mistake("divided-by-column-sums", "divided by the column sums (precision)",
+            ACCURACY_MATRIX.diagonal().double() / ACCURACY_MATRIX.sum(0).double(),
+            "divided by the column sums (how often a class was predicted: its precision); per-class accuracy "
+            "divides by the row sums (how many images truly are that class)"),
+]
+
+
 def check_per_class_accuracy(candidate):
     """``candidate(matrix) -> (classes,)`` fractions: the diagonal over each true class's row sum."""
-    with checking("per_class_accuracy", "Checking per_class_accuracy on a 3-class confusion matrix:") as result:
-        matrix = torch.tensor([[8, 1, 1], [2, 6, 2], [5, 3, 22]])  # rows: true class, columns: predicted
-        expected = per_class_accuracy(matrix)
-        answer = _call(result, candidate, matrix)
-        if answer is None:
+    title = "Checking per_class_accuracy on a 3-class confusion matrix:"
+    with checking("per_class_accuracy", title, catalogue(CALL_MISTAKES, ACCURACY_MISTAKES)) as result:
+        expected = per_class_accuracy(ACCURACY_MATRIX).double()
+        answer = _call(result, candidate, ACCURACY_MATRIX.clone())
+        if answer is FAILED:
             return result
         answer = torch.as_tensor(answer, dtype=torch.float64).flatten()
+        shown = [round(v, 3) for v in expected.tolist()]
         if answer.shape != expected.shape:
-            result.fail(f"expected one number per class, shape {tuple(expected.shape)}; got {tuple(answer.shape)}")
-        elif torch.allclose(answer, expected):
-            result.ok(f"accuracies {[round(v, 3) for v in expected.tolist()]}: the diagonal over the row sums")
-        elif torch.allclose(answer, matrix.diagonal().double()):
-            result.fail("these are counts of correctly classified images, not the fraction of each class")
-        elif torch.allclose(answer, matrix.diagonal().double() / matrix.sum(0).double()):
-            result.fail("divided by the column sums (how often a class was predicted: its precision); "
-                        "per-class accuracy divides by the row sums (how many images truly are that class)")
+            result.fail("wrong-output-shape", f"expected one number per class, shape {tuple(expected.shape)}; "
+                        f"got {tuple(answer.shape)}")
         else:
-            result.fail(f"expected {[round(v, 3) for v in expected.tolist()]}; got "
-                        f"{[round(v, 3) for v in answer.tolist()]}")
+            _name_the_answer(result, answer, expected, ACCURACY_MISTAKES,
+                             f"accuracies {shown}: the diagonal over the row sums",
+                             f"expected {shown}; got {[round(v, 3) for v in answer.tolist()]}")
     return result
-
 
 
 # ---------------------------------------------------------------------------------------- random flip
 
+FLIP_IMAGES = torch.arange(4 * 3 * 4 * 5, dtype=torch.uint8).view(4, 3, 4, 5)
+FLIP = torch.tensor([True, False, True, False])
+FLIP_MISTAKES = [
+    Mistake("nothing-flipped", "nothing flipped", FLIP_IMAGES,
+            "nothing was flipped: mirror the images whose flip entry is True"),
+    Mistake("flipped-upside-down", "flipped upside down",
+            torch.where(FLIP.view(-1, 1, 1, 1), FLIP_IMAGES.flip(2), FLIP_IMAGES),
+            "flipped upside down (dimension 2 is the height); a horizontal flip reverses dimension 3, the width"),
+    Mistake("flipped-every-image", "every image flipped", FLIP_IMAGES.flip(3),
+            "every image was flipped; flip only those where flip is True"),
+    Mistake("flipped-the-wrong-images", "the wrong images flipped",
+            torch.where(FLIP.view(-1, 1, 1, 1), FLIP_IMAGES, FLIP_IMAGES.flip(3)),
+            "flipped exactly the wrong images: flip where flip is True"),
+]
+
+
 def check_random_flip(candidate):
     """``candidate(images, flip) -> images``: mirror left-right exactly the images where flip is True."""
-    with checking("random_flip", "Checking random_flip on a batch of 4 images:") as result:
-        images = torch.arange(4 * 3 * 4 * 5, dtype=torch.uint8).view(4, 3, 4, 5)
-        flip = torch.tensor([True, False, True, False])
-        expected = random_flip(images, flip)
-        answer = _call(result, candidate, images.clone(), flip)
-        if answer is None:
+    title = "Checking random_flip on a batch of 4 images:"
+    with checking("random_flip", title, catalogue(CALL_MISTAKES, FLIP_MISTAKES)) as result:
+        answer = _call(result, candidate, FLIP_IMAGES.clone(), FLIP.clone())
+        if answer is FAILED:
             return result
-        if not isinstance(answer, torch.Tensor) or answer.shape != images.shape:
+        if not isinstance(answer, torch.Tensor) or answer.shape != FLIP_IMAGES.shape:
             shape = tuple(answer.shape) if isinstance(answer, torch.Tensor) else type(answer).__name__
-            result.fail(f"expected a tensor of shape {tuple(images.shape)}; got {shape}")
-        elif torch.equal(answer, expected):
-            result.ok("images 0 and 2 are mirrored left-right, images 1 and 3 untouched")
-        elif torch.equal(answer, images):
-            result.fail("nothing was flipped: mirror the images whose flip entry is True")
-        elif torch.equal(answer, torch.where(flip.view(-1, 1, 1, 1), images.flip(2), images)):
-            result.fail("flipped upside down (dimension 2 is the height); a horizontal flip reverses "
-                        "dimension 3, the width")
-        elif torch.equal(answer, images.flip(3)):
-            result.fail("every image was flipped; flip only those where flip is True")
-        elif torch.equal(answer, torch.where(flip.view(-1, 1, 1, 1), images, images.flip(3))):
-            result.fail("flipped exactly the wrong images: flip where flip is True")
+            result.fail("wrong-output-shape", f"expected a tensor of shape {tuple(FLIP_IMAGES.shape)}; got {shape}")
         else:
-            result.fail("the result matches no flip of the batch; compare yours with images.flip(3)")
+            _name_the_answer(result, answer, random_flip(FLIP_IMAGES, FLIP), FLIP_MISTAKES,
+                             "images 0 and 2 are mirrored left-right, images 1 and 3 untouched",
+                             "the result matches no flip of the batch; compare yours with images.flip(3)")
     return result
 
+
+MISTAKE_IDS = catalogue(DECAY_MISTAKES, CALL_MISTAKES, ACCURACY_MISTAKES, FLIP_MISTAKES)  # every id this module reports

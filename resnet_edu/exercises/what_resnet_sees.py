@@ -12,24 +12,24 @@ import torch.nn.functional as F
 
 from ..inside import grad_cam, kept_as_is, recording_outputs
 from ..resnet import resnet18
-from .engine import checking, explain_exception, randomise_batchnorm
-from .predictions import Question, check_predictions
+from .engine import (ATOL, FAILED, Mistake, call_learner, catalogue, checking, explain_exception, matching_mistake,
+                     randomise_batchnorm, reporting_crashes, same_values)
+from .predictions import PREDICTION_MISTAKES, Question, check_predictions
 
 IMAGES_SHAPE = (4, 3, 64, 48)  # not square, so that a height and a width swapped show
 LAYER = "layer3"  # a 4x3 map for a 64x48 image: coarse, like the maps of notebook 07
-ATOL = 1e-4  # the maps lie in [0, 1]; float32 rounding of an equivalent computation stays far below this
 
 AUTOGRAD_HINTS = [
     ("does not require grad", "the class scores carry no gradient: run the model without torch.no_grad(), "
-     "and take the gradient with respect to the recorded output itself, not a .detach() of it"),
+            "and take the gradient with respect to the recorded output itself, not a .detach() of it"),
     ("appears to not have been used in the graph", "the recorded output is not part of the computation of the "
-     "scores: record it and compute the logits in the same forward pass"),
+            "scores: record it and compute the logits in the same forward pass"),
     ("backward through the graph a second time", "the gradient was taken twice from one forward pass: take it "
-     "once, for all images together (their scores summed)"),
+            "once, for all images together (their scores summed)"),
     ("grad can be implicitly created only for scalar outputs", "torch.autograd.grad needs one number: sum the "
-     "images' scores (each image's score depends on its own map only, so the sum keeps them apart)"),
+            "images' scores (each image's score depends on its own map only, so the sum keeps them apart)"),
     ("'tuple' object has no attribute", "torch.autograd.grad returns a tuple: "
-     "(gradients,) = torch.autograd.grad(...)"),
+            "(gradients,) = torch.autograd.grad(...)"),
 ]
 
 
@@ -83,34 +83,46 @@ def mistaken_grad_cam(activations, gradients, size, *, average=True, relu=True, 
     return maps
 
 
-# Each known mistake: (what the learner's maps then equal, the FAIL line). The first that matches is named.
-MISTAKES = [
-    (dict(relu=False), "no ReLU: the maps have negative values, where the channels add up to evidence "
-     "against the class. Grad-CAM keeps only the evidence for the class: set the negative sums to zero "
-     "before you resize and scale"),
-    (dict(average=False), "each pixel is weighted by the gradient at that same pixel (gradient times "
-     "activation). Grad-CAM gives each channel one weight: the gradient averaged over the whole map, the "
-     "channel's importance for the class"),
-    (dict(average="batch"), "the weights were averaged over the batch too, so every image gets the same "
-     "channel weights. Average each image's gradient over its own map only (its height and width): one "
-     "weight per channel and image"),
-    (dict(score="probability"), "the gradient is that of the softmax probability. Grad-CAM takes the "
-     "gradient of the class's score before the softmax (its logit): the probability also depends on every "
-     "other class's logit"),
-    (dict(score="all_images_classes"), "each image's map uses the scores of every image's class (the "
-     "logits of all images for all the classes asked for). Take one score per image: image i's logit for "
-     "classes[i]"),
-    (dict(scale=None), "the maps are not scaled: Grad-CAM divides each map by its own largest value, so "
-     "that every map runs from 0 to 1"),
-    (dict(scale="batch"), "all maps were divided by the largest value of the whole batch: divide each map "
-     "by its own largest value, so that every map reaches 1"),
-    (dict(scale_before_resize=True), "the maps were scaled before they were resized, so the resize leaves "
-     "their peaks a little below 1: resize first, then scale each map"),
-    (dict(resize="nearest"), "the maps were resized with nearest-neighbour interpolation (blocks): resize "
-     "bilinearly (align_corners=False, PyTorch's default), so the map varies smoothly over the image"),
-    (dict(resize="bicubic"), "the maps were resized bicubically: resize bilinearly (align_corners=False)"),
-    (dict(resize="bilinear_corners"), "the maps were resized with align_corners=True: use "
-     "align_corners=False, PyTorch's default, which treats pixels as squares rather than points"),
+# Each known mistake: its output is the arguments of mistaken_grad_cam that give the learner's maps. The
+# first that matches is named.
+GRAD_CAM_MISTAKES = [
+    Mistake("no-relu", "no ReLU", dict(relu=False),
+            "no ReLU: the maps have negative values, where the channels add up to evidence "
+            "against the class. Grad-CAM keeps only the evidence for the class: set the negative sums to zero "
+            "before you resize and scale"),
+    Mistake("pixelwise-weights", "gradient times activation, pixel by pixel", dict(average=False),
+            "each pixel is weighted by the gradient at that same pixel (gradient times "
+            "activation). Grad-CAM gives each channel one weight: the gradient averaged over the whole map, the "
+            "channel's importance for the class"),
+    Mistake("weights-averaged-over-batch", "weights averaged over the batch", dict(average="batch"),
+            "the weights were averaged over the batch too, so every image gets the same "
+            "channel weights. Average each image's gradient over its own map only (its height and width): one "
+            "weight per channel and image"),
+    Mistake("gradient-of-probability", "gradient of the probability", dict(score="probability"),
+            "the gradient is that of the softmax probability. Grad-CAM takes the "
+            "gradient of the class's score before the softmax (its logit): the probability also depends on every "
+            "other class's logit"),
+    Mistake("scores-of-all-images", "every image's scores summed", dict(score="all_images_classes"),
+            "each image's map uses the scores of every image's class (the "
+            "logits of all images for all the classes asked for). Take one score per image: image i's logit for "
+            "classes[i]"),
+    Mistake("maps-not-scaled", "maps not scaled", dict(scale=None),
+            "the maps are not scaled: Grad-CAM divides each map by its own largest value, so "
+            "that every map runs from 0 to 1"),
+    Mistake("scaled-over-batch", "scaled by the batch's largest value", dict(scale="batch"),
+            "all maps were divided by the largest value of the whole batch: divide each map "
+            "by its own largest value, so that every map reaches 1"),
+    Mistake("scaled-before-resize", "scaled before resizing", dict(scale_before_resize=True),
+            "the maps were scaled before they were resized, so the resize leaves "
+            "their peaks a little below 1: resize first, then scale each map"),
+    Mistake("nearest-resize", "nearest-neighbour resize", dict(resize="nearest"),
+            "the maps were resized with nearest-neighbour interpolation (blocks): resize "
+            "bilinearly (align_corners=False, PyTorch's default), so the map varies smoothly over the image"),
+    Mistake("bicubic-resize", "bicubic resize", dict(resize="bicubic"),
+            "the maps were resized bicubically: resize bilinearly (align_corners=False)"),
+    Mistake("align-corners-resize", "resize with align_corners=True", dict(resize="bilinear_corners"),
+            "the maps were resized with align_corners=True: use "
+            "align_corners=False, PyTorch's default, which treats pixels as squares rather than points"),
 ]
 
 
@@ -133,20 +145,34 @@ def _other_classes(logits):
     return torch.tensor(chosen)
 
 
+GRAD_CAM_MISTAKE_IDS = catalogue(GRAD_CAM_MISTAKES, {
+    "not-callable": "the answer is not a function",
+    "function-raises": "calling the learner's function raised an exception",
+    "hook-left-attached": "a forward hook stays attached to the model",
+    "not-maps-and-classes": "the function did not return (maps, classes)",
+    "maps-not-a-tensor": "the maps are not a tensor",
+    "wrong-map-shape": "the maps do not have the images' shape (N, H, W)",
+    "predicted-class-used": "the maps are those of the predicted class although classes were given",
+    "wrong-classes-returned": "the classes returned are not those the maps are for",
+    "maps-not-finite": "the maps contain NaN or infinite values",
+    "maps-differ": "the maps differ from Grad-CAM's in no known way",
+    "check-could-not-finish": "the learner's code broke the check itself",
+})
+
+
 def _call(result, candidate, model, images, classes):
     """The learner's (maps, classes), or None with a FAIL line."""
-    try:
-        with kept_as_is(model):  # a learner's model.train() cannot change what later comparisons use
-            answer = candidate(model, images.clone(), LAYER, classes)
-    except Exception as exc:  # the learner's code may fail in any way: report, never raise
-        result.fail(f"calling it raised {_explain(exc)}")
+    with kept_as_is(model):  # a learner's model.train() cannot change what later comparisons use
+        answer = call_learner(result, "calling it", candidate, model, images.clone(), LAYER, classes,
+                              mistake="function-raises", explain=_explain)
+    if answer is FAILED:
         return None
     if any(module._forward_hooks for module in model.modules()):
-        result.fail("a forward hook is still attached to the model after your function returned, so every "
+        result.fail("hook-left-attached", "a forward hook is still attached to the model after your function returned, so every "
                     "later forward pass runs it: record inside `with recording_outputs(...)`, or call "
                     "handle.remove() on the handle that register_forward_hook returned")
     if isinstance(answer, torch.Tensor) or not (isinstance(answer, (tuple, list)) and len(answer) == 2):
-        result.fail(f"expected (maps, classes), as grad_cam returns them; got {type(answer).__name__}: end "
+        result.fail("not-maps-and-classes", f"expected (maps, classes), as grad_cam returns them; got {type(answer).__name__}: end "
                     "with return maps, classes")
         return None
     return answer
@@ -171,15 +197,15 @@ def _shape_problem(maps, images, layer_shape):
 
 def _compare(result, maps, expected, variants, what):
     """ok when the maps equal Grad-CAM's; otherwise the FAIL line of the first known mistake they match."""
-    if torch.allclose(maps, expected, atol=ATOL, rtol=0):
+    if same_values(maps, expected):
         result.ok(f"{what}: the maps equal Grad-CAM's (each peaks at 1, 0 where there is no evidence)")
         return
-    for kwargs, text in MISTAKES:
-        if torch.allclose(maps, variants(**kwargs), atol=ATOL, rtol=0):
-            result.fail(f"{what}: {text}")
-            return
+    mistake = matching_mistake(maps, GRAD_CAM_MISTAKES, lambda m: variants(**m.output))
+    if mistake is not None:
+        result.fail(mistake.id, f"{what}: {mistake.explanation}")
+        return
     if not torch.isfinite(maps).all():
-        result.fail(f"{what}: the maps contain NaN or infinite values; check each division (a map that is 0 "
+        result.fail("maps-not-finite", f"{what}: the maps contain NaN or infinite values; check each division (a map that is 0 "
                     "everywhere must stay 0)")
         return
     difference = (maps - expected).abs()
@@ -191,7 +217,7 @@ def _compare(result, maps, expected, variants, what):
     if ((peaks - 1).abs() > ATOL).any() and (peaks > ATOL).any():
         clues.append(f"the maps' largest values are {[round(p, 3) for p in peaks.tolist()]}, but each map "
                      "with any evidence peaks at 1")
-    result.fail(f"{what}: the maps differ from Grad-CAM's by up to {difference.max():.3g} (image {image}). "
+    result.fail("maps-differ", f"{what}: the maps differ from Grad-CAM's by up to {difference.max():.3g} (image {image}). "
                 + ("; ".join(clues) + ". " if clues else "")
                 + "Go through the steps in order: the gradient of each image's class logit with respect to "
                   "the layer's output, averaged over the map (one weight per channel), the weighted sum of "
@@ -205,14 +231,14 @@ def _check_case(result, candidate, model, images, classes, expected_classes, wha
         return
     maps, used = answer
     if not isinstance(maps, torch.Tensor):
-        result.fail(f"{what}: expected the maps as a tensor (N, H, W); got {type(maps).__name__}")
+        result.fail("maps-not-a-tensor", f"{what}: expected the maps as a tensor (N, H, W); got {type(maps).__name__}")
         return
     maps = maps.detach().float().cpu()
     with torch.no_grad(), recording_outputs(model, [LAYER]) as outputs:
         model(images)
     problem = _shape_problem(maps, images, tuple(outputs[LAYER].shape[-2:]))
     if problem:
-        result.fail(f"{what}: {problem}")
+        result.fail("wrong-map-shape", f"{what}: {problem}")
         return
     try:
         used = torch.as_tensor(used).reshape(-1).cpu().tolist()
@@ -220,13 +246,13 @@ def _check_case(result, candidate, model, images, classes, expected_classes, wha
         used = type(used).__name__
     predicted_maps, predicted = grad_cam(model, images, LAYER)
     if classes is not None and (used == predicted.tolist()
-                                or torch.allclose(maps, predicted_maps, atol=ATOL, rtol=0)):
-        result.fail(f"{what}: these are the maps of each image's predicted class, {predicted.tolist()}; when "
+                                or same_values(maps, predicted_maps)):
+        result.fail("predicted-class-used", f"{what}: these are the maps of each image's predicted class, {predicted.tolist()}; when "
                     "classes is given, take the gradient of image i's logit for classes[i] (use the "
                     "prediction only when classes is None)")
         return
     if used != expected_classes.tolist():
-        result.fail(f"{what}: expected the classes {expected_classes.tolist()} back, the ones the maps are "
+        result.fail("wrong-classes-returned", f"{what}: expected the classes {expected_classes.tolist()} back, the ones the maps are "
                     f"for; got {used}")
         return
 
@@ -246,23 +272,21 @@ def check_grad_cam(candidate):
     n, _, height, width = IMAGES_SHAPE
     title = (f"Checking {getattr(candidate, '__name__', 'your function')} on a ResNet18 (random weights, eval "
              f"mode), {n} images of {height}x{width}, layer {LAYER!r}:")
-    with checking("grad_cam", title) as result:
+    with checking("grad_cam", title, GRAD_CAM_MISTAKE_IDS) as result:
         if not callable(candidate):
-            result.fail(f"expected a function my_grad_cam(model, images, layer, classes=None); got "
+            result.fail("not-callable", f"expected a function my_grad_cam(model, images, layer, classes=None); got "
                         f"{type(candidate).__name__}")
             return result
         model = _small_model()
         images = torch.randn(IMAGES_SHAPE)
         with torch.no_grad():
             logits = model(images)
-        try:
+        with reporting_crashes(result, explain=_explain):  # the learner's output may break a comparison
             _check_case(result, candidate, model, images, None, logits.argmax(1),
                         "classes=None (each image's predicted class)")
             others = _other_classes(logits)
             _check_case(result, candidate, model, images, others, others,
                         f"classes={others.tolist()} (not the predicted ones)")
-        except Exception as exc:  # the learner's output may break a comparison: report, never raise
-            result.fail(f"the check could not finish: {_explain(exc)}")
     return result
 
 
@@ -305,3 +329,6 @@ def check_map_size_predictions(answers):
     """Notebook 07's predict-then-check question: which image size gives layer4 a map Grad-CAM can use."""
     return check_predictions("map_size_predictions", "Checking your predictions against measurements",
                              MAP_SIZE_QUESTIONS, answers)
+
+
+MISTAKE_IDS = catalogue(GRAD_CAM_MISTAKE_IDS, PREDICTION_MISTAKES)  # every mistake this module's checkers can report

@@ -8,14 +8,31 @@ from torch import nn
 
 from ..blocks import BasicBlock, PlainBlock
 from ..resnet import make_stage
-from .engine import checking, explain_exception, randomise_batchnorm
-from .predictions import Question, check_predictions
+from .engine import (FAILED, call_learner, catalogue, checking, randomise_batchnorm, reporting_crashes,
+                     same_values)
+from .predictions import PREDICTION_MISTAKES, Question, check_predictions
 
 # (what the stage is, make_stage's arguments after the block: in_channels, width, blocks, stride)
 TWIN_CASES = [
     ("ResNet-20's layer1 (three Identity Blocks at 16 channels)", (16, 16, 3, 1)),
     ("ResNet-20's layer2 (a Pad Block with stride 2, then two Identity Blocks at 32 channels)", (16, 32, 3, 2)),
 ]
+
+
+TWIN_MISTAKES = {
+    "not-callable": "the answer is not a function",
+    "function-raises": "plain_twin(stage) raised an exception",
+    "not-a-module": "plain_twin(stage) returned something other than an nn.Module",
+    "changed-the-stage": "plain_twin changed the residual stage it was given",
+    "forward-raises": "the twin's forward raised an exception",
+    "wrong-output-shape": "the twin's output has another shape than the stage's",
+    "shortcuts-kept": "the twin still adds its shortcuts",
+    "no-final-relu": "the twin's blocks end without their ReLU",
+    "weights-not-copied": "the twin's convolutions do not hold the stage's weights",
+    "bn-statistics-not-copied": "the twin's BatchNorms do not hold the stage's statistics",
+    "shares-weights": "the twin shares weight tensors with the stage",
+    "check-could-not-finish": "the learner's code broke the check itself",
+}
 
 
 def _residual_stage(in_channels, width, blocks, stride):
@@ -41,19 +58,26 @@ def _conv_weights(module):
 
 
 def _name_the_difference(out, residual_out, reference, x, twin, stage):
-    """Why the learner's twin computes something else than the stage's plain twin."""
+    """(mistake id, words): why the learner's twin computes something else than the stage's plain twin."""
     with torch.no_grad():
-        if torch.allclose(out, residual_out, atol=1e-5):
-            return ("the twin computes exactly what the residual stage computes: its shortcuts are still "
-                    "there. What does a plain block add to its branch before the last ReLU?")
-        if torch.allclose(out, _without_final_relus(reference, x), atol=1e-5):
-            return "the blocks end without their ReLU: a plain block is conv-BN-ReLU-conv-BN-ReLU."
+        if same_values(out, residual_out):
+            return "shortcuts-kept", ("the twin computes exactly what the residual stage computes: its shortcuts "
+                                      "are still there. What does a plain block add to its branch before the last ReLU?")
+        if same_values(out, _without_final_relus(reference, x)):
+            return "no-final-relu", "the blocks end without their ReLU: a plain block is conv-BN-ReLU-conv-BN-ReLU."
     mine, theirs = _conv_weights(twin), _conv_weights(stage)
     if len(mine) != len(theirs) or any(a.shape != b.shape or not torch.equal(a, b) for a, b in zip(mine, theirs)):
-        return (f"the twin's {len(mine)} convolutions do not hold the stage's {len(theirs)} convolutions' weights "
-                "(a newly built block starts from fresh random weights): copy each block's weights into its twin.")
-    return (f"the outputs differ from the stage's plain twin by up to {float((out - reference(x)).abs().max()):.3g}, "
-            "though the convolutions hold the stage's weights: do the BatchNorms hold the stage's statistics too?")
+        return "weights-not-copied", (f"the twin's {len(mine)} convolutions do not hold the stage's {len(theirs)} "
+                                      "convolutions' weights (a newly built block starts from fresh random weights): "
+                                      "copy each block's weights into its twin.")
+    return "bn-statistics-not-copied", (f"the outputs differ from the stage's plain twin by up to "
+                                        f"{float((out - reference(x)).abs().max()):.3g}, though the convolutions hold "
+                                        "the stage's weights: do the BatchNorms hold the stage's statistics too?")
+
+
+def _changed(stage, before):
+    return any(not torch.equal(before[name], tensor) for name, tensor in stage.state_dict().items()) or any(
+        isinstance(m, PlainBlock) for m in stage.modules())
 
 
 def _check_case(result, plain_twin, title, args):
@@ -62,51 +86,55 @@ def _check_case(result, plain_twin, title, args):
     before = {name: tensor.clone() for name, tensor in stage.state_dict().items()}
     with torch.no_grad():
         residual_out = stage(x)
-    try:
-        twin = plain_twin(stage)
-    except Exception as exc:  # the learner's code: report, never raise
-        result.fail(f"{title}: plain_twin(stage) raised {explain_exception(exc)}")
+    twin = call_learner(result, f"{title}: plain_twin(stage)", plain_twin, stage, mistake="function-raises")
+    if twin is FAILED:
         return
     if not isinstance(twin, nn.Module):
-        result.fail(f"{title}: plain_twin(stage) returned {type(twin).__name__}; expected an nn.Module, "
-                    "e.g. an nn.Sequential of blocks")
+        result.fail("not-a-module", f"{title}: plain_twin(stage) returned {type(twin).__name__}; expected an "
+                    "nn.Module, e.g. an nn.Sequential of blocks")
         return
-    if any(not torch.equal(before[name], tensor) for name, tensor in stage.state_dict().items()) or any(
-            isinstance(m, PlainBlock) for m in stage.modules()):
-        result.fail(f"{title}: plain_twin changed the residual stage it was given; leave it as it is and "
-                    "build a new module")
+    if _changed(stage, before):
+        result.fail("changed-the-stage", f"{title}: plain_twin changed the residual stage it was given; leave it "
+                    "as it is and build a new module")
         return
     reference = _reference_twin(stage, *args)
-    try:
-        with torch.no_grad():
-            out = twin.eval()(x.clone())
-    except Exception as exc:
-        result.fail(f"{title}: the twin's forward on an input of shape {tuple(x.shape)} raised {explain_exception(exc)}")
-        return
     with torch.no_grad():
+        out = call_learner(result, f"{title}: the twin's forward on an input of shape {tuple(x.shape)}",
+                           twin.eval(), x.clone(), mistake="forward-raises")
         expected = reference(x)
-    if out.shape != expected.shape:
-        result.fail(f"{title}: the twin's output has shape {tuple(out.shape)}, the stage's {tuple(expected.shape)}")
-    elif torch.allclose(out, expected, atol=1e-5, rtol=1e-4):
+    if out is FAILED:
+        return
+    if not isinstance(out, torch.Tensor) or out.shape != expected.shape:
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        result.fail("wrong-output-shape", f"{title}: the twin's output has shape {shape}, the stage's "
+                    f"{tuple(expected.shape)}")
+    elif same_values(out, expected):
         result.ok(f"{title}: the twin computes the stage without its shortcuts, with the stage's weights")
     else:
-        result.fail(f"{title}: {_name_the_difference(out, residual_out, reference, x, twin, stage)}")
+        mistake, text = _name_the_difference(out, residual_out, reference, x, twin, stage)
+        result.fail(mistake, f"{title}: {text}")
     shared = {p.data_ptr() for p in stage.parameters()} & {p.data_ptr() for p in twin.parameters()}
     if shared:
-        result.fail(f"{title}: the twin shares {len(shared)} weight tensors with the stage, so training one "
-                    "would change the other; give the twin copies (load_state_dict copies)")
+        result.fail("shares-weights", f"{title}: the twin shares {len(shared)} weight tensors with the stage, so "
+                    "training one would change the other; give the twin copies (load_state_dict copies)")
 
 
 def check_plain_twin(plain_twin):
     """Check a learner's ``plain_twin(stage)``: a new module that computes a residual stage (an
     nn.Sequential of BasicBlocks with option A shortcuts) without its shortcuts, with its weights."""
-    with checking("plain_twin", "Checking plain_twin(stage) on two stages of ResNet-20") as result:
+    with checking("plain_twin", "Checking plain_twin(stage) on two stages of ResNet-20", TWIN_MISTAKES) as result:
         if not callable(plain_twin):
-            result.fail(f"expected a function plain_twin(stage), got {type(plain_twin).__name__}")
+            result.fail("not-callable", f"expected a function plain_twin(stage), got {type(plain_twin).__name__}")
             return result
         for title, args in TWIN_CASES:
-            _check_case(result, plain_twin, title, args)
+            with reporting_crashes(result):
+                _check_case(result, plain_twin, title, args)
     return result
+
+
+DELETION_MISTAKES = catalogue(PREDICTION_MISTAKES, {
+    "no-measurements": "the checker was called before the sweep that it checks against was run",
+})
 
 
 def check_deletion_predictions(answers, residual_drops=None, plain_accuracy_without=None):
@@ -116,8 +144,9 @@ def check_deletion_predictions(answers, residual_drops=None, plain_accuracy_with
     plain_accuracy_without:  {block name: plain-56's accuracy with that block alone deleted}
     """
     if residual_drops is None or plain_accuracy_without is None:
-        with checking("deletion_predictions", "Checking your predictions about deleted blocks") as result:
-            result.fail("no measurements to check against: run the sweep of section 4 first, then "
+        with checking("deletion_predictions", "Checking your predictions about deleted blocks",
+                      DELETION_MISTAKES) as result:
+            result.fail("no-measurements", "no measurements to check against: run the sweep of section 4 first, then "
                         "check_deletion_predictions(my_predictions, drops, without['plain56'])")
         return result
     questions = [
@@ -127,9 +156,12 @@ def check_deletion_predictions(answers, residual_drops=None, plain_accuracy_with
                       "branch changes the signal most for the blocks after it? Veit et al. found the blocks "
                       "that downsample for a fully trained ResNet-110; a briefly trained network may differ."),
         Question("plain_accuracy_without_layer2.4", "plain-56's test accuracy with block layer2.4 deleted",
-                 lambda: round(plain_accuracy_without["layer2.4"], 2), tolerance=0.3,
+                 lambda: plain_accuracy_without["layer2.4"], tolerance=0.3,
                  hint="a fraction from 0 to 1 (within 30% of the measured value). What do the blocks after it "
                       "receive instead of what they learned to expect?"),
     ]
     return check_predictions("deletion_predictions", "Checking your predictions about deleted blocks",
-                             questions, answers)
+                             questions, answers, DELETION_MISTAKES)
+
+
+MISTAKE_IDS = catalogue(TWIN_MISTAKES, DELETION_MISTAKES)  # every mistake this module's checkers can report
