@@ -23,17 +23,18 @@ def in_notebook():
     return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
 
 
-def plot_history(history, title="Training history"):
-    """Loss and accuracy per epoch, training and test, side by side."""
+def plot_history(history, title="Training history", evaluated_on="test"):
+    """Loss and accuracy per epoch, training and test, side by side. ``evaluated_on`` names what
+    ``fit`` evaluated each epoch (the data's test slots): with a validation split, the held-out images."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
     epochs = history.epoch
     evaluated = [i for i, acc in enumerate(history.test_acc) if acc is not None]  # see eval_every
     tested = [epochs[i] for i in evaluated]
     left.plot(epochs, history.train_loss, "o-", label="train (with label smoothing)")
-    left.plot(tested, [history.test_loss[i] for i in evaluated], "s-", label="test")
+    left.plot(tested, [history.test_loss[i] for i in evaluated], "s-", label=evaluated_on)
     left.set(title="Loss", xlabel="epoch", ylabel="cross-entropy (nats)")
     right.plot(epochs, [100 * a for a in history.train_acc], "o-", label="train (augmented)")
-    right.plot(tested, [100 * history.test_acc[i] for i in evaluated], "s-", label="test")
+    right.plot(tested, [100 * history.test_acc[i] for i in evaluated], "s-", label=evaluated_on)
     right.set(title="Accuracy", xlabel="epoch", ylabel="accuracy (%)")
     for ax in (left, right):
         ax.grid(alpha=0.3)
