@@ -6,9 +6,12 @@ Where the images come from, in the order tried:
    torchvision's ImageFolder layout (``train/<class>/*.jpg`` and ``test/<class>/*.jpg``, possibly one
    folder deeper, e.g. ``cifar10/train/...``).
 2. The environment variable ``RESNET_EDU_DATA``, same forms.
-3. Known offline places: ``../shared/data/cifar10-jpeg.tar.gz`` next to the repository (this
-   project's machines), and ``cifar10-jpeg.tar.gz`` or ``cifar10/`` in the cache directory.
+3. The cache directory: ``cifar10-jpeg.tar.gz`` or ``cifar10/`` placed there, or torchvision's
+   copy downloaded there before (``torchvision/cifar-10-batches-py``).
 4. torchvision's ``CIFAR10(download=True)`` into the cache directory, when the internet is reachable.
+
+Several processes (the ranks of a torchrun job) may load at once on a fresh machine: a lock file in
+the cache directory lets one of them download and decode while the others wait, then read its cache.
 
 Decoding 60,000 JPEGs takes seconds, so the decoded tensors are cached (``cache_dir``, by default
 ``$RESNET_EDU_CACHE`` or ``~/.cache/resnet_edu``): the second load reads one file.
@@ -26,12 +29,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .files import atomic_write
+from .files import atomic_write, one_at_a_time
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 # Per-channel mean and standard deviation of the training set's pixels (scaled to [0, 1]), as
-# measured on the offline JPEG copy (../shared/data/README.md); tests/test_data.py recomputes them.
+# measured on the offline JPEG copy of CIFAR-10 (cifar10-jpeg.tar.gz); tests/test_data.py recomputes them.
 CIFAR10_MEAN = (0.4913, 0.4821, 0.4465)
 CIFAR10_STD = (0.2452, 0.2428, 0.2606)
 
@@ -40,7 +43,7 @@ ENV_CACHE = "RESNET_EDU_CACHE"
 OFFLINE_NAME = "cifar10-jpeg.tar.gz"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 TAR_SUFFIXES = (".tar.gz", ".tgz", ".tar")
-REPO_ROOT = Path(__file__).resolve().parent.parent
+TORCHVISION_FOLDER = "cifar-10-batches-py"  # what torchvision's download unpacks
 
 
 class DataNotFoundError(FileNotFoundError):
@@ -117,17 +120,23 @@ def candidate_sources(path=None, cache_dir=None):
         candidates.append((Path(path).expanduser(), "the path argument"))
     if os.environ.get(ENV_DATA):
         candidates.append((Path(os.environ[ENV_DATA]).expanduser(), f"${ENV_DATA}"))
-    for root in (REPO_ROOT, Path.cwd(), Path.cwd().parent):
-        candidates.append((root.parent / "shared" / "data" / OFFLINE_NAME, "this project's shared data"))
     candidates.append((cache_dir / OFFLINE_NAME, "the cache directory"))
     candidates.append((cache_dir / "cifar10", "the cache directory"))
-    unique, seen = [], set()
-    for candidate, why in candidates:
-        key = candidate.resolve()
-        if key not in seen:
-            seen.add(key)
-            unique.append((candidate, why))
-    return unique
+    candidates.append((cache_dir / "torchvision" / TORCHVISION_FOLDER, "an earlier torchvision download"))
+    return candidates
+
+
+def find_cifar10(path=None, cache_dir=None):
+    """Where :func:`load_cifar10` would read CIFAR-10 without downloading: a Path, or None.
+
+    Reads nothing but the file system's listing (the test suite asks it before starting the notebooks
+    that need the data). A ``path`` or ``$RESNET_EDU_DATA`` that does not exist gives None."""
+    for candidate, why in candidate_sources(path, cache_dir):
+        if candidate.exists():
+            return candidate
+        if why in ("the path argument", f"${ENV_DATA}"):
+            return None
+    return None
 
 
 def load_cifar10(path=None, *, cache_dir=None, download=True, verbose=True):
@@ -136,22 +145,25 @@ def load_cifar10(path=None, *, cache_dir=None, download=True, verbose=True):
     ``path`` given but missing is an error (a typo should not silently fall back to a download).
     """
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
-    tried = []
-    for candidate, why in candidate_sources(path, cache_dir):
-        if candidate.exists():
-            return _load_cached(candidate, cache_dir, verbose)
-        if why in ("the path argument", f"${ENV_DATA}"):
-            raise DataNotFoundError(f"CIFAR-10 was not found at {candidate} ({why}): no such file or folder. "
-                                    f"Check the path for typos.")
-        tried.append(f"{candidate} ({why}): not found")
-    if download:
-        try:
-            return _download_with_torchvision(cache_dir, verbose)
-        except Exception as error:  # no internet, a proxy, a full disk: report it with the rest
-            tried.append(f"torchvision download into {cache_dir / 'torchvision'}: "
-                         f"{type(error).__name__}: {error}")
-    else:
-        tried.append("torchvision download: skipped (download=False)")
+    with one_at_a_time(cache_dir / "load.lock"):  # one process fetches and decodes; the others wait
+        tried = []
+        for candidate, why in candidate_sources(path, cache_dir):
+            if candidate.exists():
+                if candidate.name == TORCHVISION_FOLDER:
+                    return _download_with_torchvision(cache_dir, verbose, download=False)
+                return _load_cached(candidate, cache_dir, verbose)
+            if why in ("the path argument", f"${ENV_DATA}"):
+                raise DataNotFoundError(f"CIFAR-10 was not found at {candidate} ({why}): no such file or "
+                                        f"folder. Check the path for typos.")
+            tried.append(f"{candidate} ({why}): not found")
+        if download:
+            try:
+                return _download_with_torchvision(cache_dir, verbose)
+            except Exception as error:  # no internet, a proxy, a full disk: report it with the rest
+                tried.append(f"torchvision download into {cache_dir / 'torchvision'}: "
+                             f"{type(error).__name__}: {error}")
+        else:
+            tried.append("torchvision download: skipped (download=False)")
     raise DataNotFoundError(_not_found_message(tried))
 
 
@@ -252,11 +264,14 @@ def decode_image(payload, name, size=(32, 32)):
     return array
 
 
-def _download_with_torchvision(cache_dir, verbose):
+def _download_with_torchvision(cache_dir, verbose, download=True):
+    """torchvision's CIFAR-10 in ``cache_dir/torchvision``: downloaded (170 MB) unless already there."""
     from torchvision.datasets import CIFAR10 as TorchvisionCIFAR10
 
     root = cache_dir / "torchvision"
-    splits = [TorchvisionCIFAR10(root, train=train, download=True) for train in (True, False)]
+    if download and verbose and not (root / TORCHVISION_FOLDER).exists():
+        print(f"Downloading CIFAR-10 with torchvision into {root} (once) ...")
+    splits = [TorchvisionCIFAR10(root, train=train, download=download) for train in (True, False)]
     tensors = [(torch.from_numpy(s.data).permute(0, 3, 1, 2).contiguous(),
                 torch.tensor(s.targets, dtype=torch.int64)) for s in splits]
     return CIFAR10(*tensors[0], *tensors[1], tuple(splits[0].classes), f"torchvision download ({root})")

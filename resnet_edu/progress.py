@@ -9,10 +9,11 @@ Only rank 0 of a torchrun job reports (``enabled=False`` elsewhere makes every c
 class Reporter:
     """Progress bars and epoch lines (``config.progress``) and the live plot (``config.live_plot``);
     with both switched off it says only what to do after Ctrl-C. ``checkpoint`` is where the run
-    saves (None: nowhere), for that message."""
+    saves (None: nowhere) and ``how_to_resume`` the words for continuing, for that message."""
 
-    def __init__(self, config, precision, checkpoint=None, enabled=True):
+    def __init__(self, config, precision, checkpoint=None, enabled=True, how_to_resume=None):
         self.config, self.checkpoint, self.enabled = config, checkpoint, enabled
+        self.how_to_resume = how_to_resume or "fit(..., resume=True)"
         self.bar, self.live_plot, self.saved_epoch = None, None, None
         if enabled and config.live_plot:
             from .pictures.plots import LivePlot  # matplotlib only when a plot is wanted
@@ -58,10 +59,19 @@ class Reporter:
         self.close()
         if not self.enabled:
             return
-        kept = f"the checkpoint {self.checkpoint} holds epoch {self.saved_epoch}" if self.saved_epoch \
-            else "no checkpoint was written"
-        print(f"\nInterrupted after {len(history)} finished epoch(s) of {self.config.epochs}; {kept}. "
-              f"Resume with resume=True (command line: --resume).")
+        print("\n" + interruption_note(history, self.config.epochs, self.checkpoint, self.saved_epoch,
+                                        self.how_to_resume))
+
+
+def interruption_note(history, epochs, checkpoint, saved_epoch, how_to_resume):
+    """What Ctrl-C left: the epochs finished, the training time, what is on disk, what to do next."""
+    seconds = sum(history.seconds) + history.unfinished_seconds
+    done = f"Interrupted after {len(history)} finished epoch(s) of {epochs} ({seconds:.1f} s of training)"
+    if checkpoint is None:
+        return f"{done}; nothing was saved (no out_dir was given, so no checkpoint is written)."
+    if not saved_epoch:
+        return f"{done}; no checkpoint has been written yet, so there is nothing to resume: start again."
+    return f"{done}; the checkpoint {checkpoint} holds epoch {saved_epoch}. Continue with {how_to_resume}."
 
 
 def epoch_line(history, epochs):

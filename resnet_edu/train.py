@@ -200,16 +200,23 @@ def prepare_model(model, config, device, world_size=1):
     return model, plain
 
 
-def make_loaders(data, config, device, rank=0, world_size=1):
-    """Training and test loaders of the kind ``config.loader`` names, sharded over the ranks. Both
-    kinds yield batches on ``device``, normalised, in the memory layout the config asks for."""
+def check_batch_size(config, train_images, world_size=1):
+    """Raise a ValueError unless ``config.batch_size`` splits evenly over the ranks and leaves at
+    least one full batch per epoch; returns the batch size of one rank."""
     if config.batch_size % world_size:
         raise ValueError(f"batch_size {config.batch_size} must divide evenly over {world_size} ranks")
-    per_rank, images = config.batch_size // world_size, len(data.train_labels) // world_size
+    per_rank, images = config.batch_size // world_size, train_images // world_size
     if images < per_rank:
         where = "" if world_size == 1 else f" per rank ({world_size} ranks)"
         raise ValueError(f"batch_size {config.batch_size} leaves not one full batch per epoch: there are {images} "
                          f"training images{where}. Use a smaller batch_size or more images.")
+    return per_rank
+
+
+def make_loaders(data, config, device, rank=0, world_size=1):
+    """Training and test loaders of the kind ``config.loader`` names, sharded over the ranks. Both
+    kinds yield batches on ``device``, normalised, in the memory layout the config asks for."""
+    per_rank = check_batch_size(config, len(data.train_labels), world_size)
     common = dict(device=device, channels_last=config.channels_last, seed=config.seed, rank=rank,
                   world_size=world_size)
     if config.loader == "device":
@@ -240,6 +247,7 @@ class History:
     seconds: list = field(default_factory=list)  # training time of the epoch, without evaluation
     images_per_second: list = field(default_factory=list)
     warmup_seconds: float = 0.0  # torch.compile's compilation, before the clock started
+    unfinished_seconds: float = 0.0  # training time of an epoch that Ctrl-C cut short (not in the lists)
     status: str = "not started"  # "running", "finished", "interrupted"
 
     def append(self, **row):
@@ -265,11 +273,13 @@ class NonFiniteLossError(RuntimeError):
     """The loss became NaN or infinite: training on it would only spread garbage into the weights."""
 
 
-def fit(model, data, config, *, resume=None, callback=None):
+def fit(model, data, config, *, resume=None, callback=None, how_to_resume=None):
     """Train ``model`` on ``data`` (a :class:`resnet_edu.dataset.CIFAR10`) as ``config`` says.
 
     resume:   None, True (``out_dir/checkpoint.pt``) or a checkpoint path: continue from there.
     callback: called as ``callback(epoch, history)`` after each epoch's checkpoint is written.
+    how_to_resume: the words the Ctrl-C message uses for continuing (default ``fit(..., resume=True)``;
+              the command line passes its own command).
     Returns the :class:`History`. Ctrl-C ends training cleanly: the history so far comes back with
     ``status == "interrupted"`` and the checkpoint of the last saved epoch stays on disk.
     """
@@ -284,10 +294,11 @@ def fit(model, data, config, *, resume=None, callback=None):
     criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     parts = dict(model=plain, optimizer=optimizer, scheduler=scheduler, scaler=scaler)  # a checkpoint's state
     checkpoint = checkpoint_path(config)
-    report = Reporter(config, precision, checkpoint, enabled=rank == 0)
+    report = Reporter(config, precision, checkpoint, enabled=rank == 0, how_to_resume=how_to_resume)
     history = start_or_resume(resume_path(resume, config), parts, config.seed + rank, report)
     check_every = 1 if device.type == "cpu" else 25  # a NaN check waits for the GPU: there, every 25 steps
     history.status = "running"
+    start = None  # when the epoch under way started
     try:
         if config.compile:
             history.warmup_seconds = warm_up(model, plain, train_loader, test_loader, criterion, precision, config)
@@ -327,14 +338,17 @@ def fit(model, data, config, *, resume=None, callback=None):
                            test_acc=test_acc, lr=lr, seconds=seconds, images_per_second=seen / seconds)
             if rank == 0 and checkpoint and every(epoch, config.checkpoint_every, config.epochs):
                 save_checkpoint(checkpoint, **{name: part.state_dict() for name, part in parts.items()},
-                                rng=rng_state(), epoch=epoch + 1, history=history.as_dict(), config=asdict(config))
+                                rng=rng_state(), epoch=epoch + 1, history=history.as_dict(), config=asdict(config),
+                                train_images=len(data.train_labels))
                 report.saved(epoch + 1)
+            start = None
             report.end_epoch(history)
             if callback is not None:
                 callback(epoch + 1, history)
         history.status = "finished"
     except KeyboardInterrupt:
         history.status = "interrupted"
+        history.unfinished_seconds = time.perf_counter() - start if start is not None else 0.0
         report.interrupted(history)
     finally:
         report.close()
@@ -359,9 +373,10 @@ def resume_path(resume, config):
     """The checkpoint to resume from: None, ``out_dir/checkpoint.pt`` for True, or the path given."""
     if resume in (None, False):
         return None
-    if resume is True or resume == "auto":
+    if resume is True:
         if not config.out_dir:
-            raise ValueError("resume=True looks for checkpoint.pt in out_dir, but out_dir is not set")
+            raise ValueError("resume=True reads checkpoint.pt in out_dir, but out_dir is not set: set out_dir "
+                             "to the run's folder, or pass the checkpoint's path as resume")
         return checkpoint_path(config)
     return Path(resume)
 
@@ -444,7 +459,7 @@ def write_metrics(path, history, config, precision, device, data, digests):
     history; under torchrun also every rank's weight digest (equal digests: identical weights)."""
     summary = {
         "test_acc": history.final_test_acc(), "epochs_done": len(history), "status": history.status,
-        "train_seconds": sum(history.seconds), "warmup_seconds": history.warmup_seconds,
+        "train_seconds": sum(history.seconds) + history.unfinished_seconds, "warmup_seconds": history.warmup_seconds,
         "precision": precision, "device": device_name(device), "world_size": len(digests),
         "torch": torch.__version__, "data": data.source, "train_images": len(data.train_labels),
         "test_images": len(data.test_labels), "weight_digests": digests, "ranks_identical": len(set(digests)) == 1,

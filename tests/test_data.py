@@ -12,16 +12,15 @@ from resnet_edu.dataset import (CIFAR10, CIFAR10_MEAN, CIFAR10_STD, CLASSES, Cor
                                 channel_stats, load_cifar10)
 from resnet_edu.loaders import DeviceLoader, make_dataloader, normalize, random_crop, random_flip, shard_indices
 
-SHARED = data_module.REPO_ROOT.parent / "shared" / "data" / data_module.OFFLINE_NAME
-needs_cifar = pytest.mark.skipif(not SHARED.exists(), reason=f"the offline CIFAR-10 copy {SHARED} is absent")
+needs_cifar = pytest.mark.skipif(data_module.find_cifar10() is None,
+                                 reason="CIFAR-10 is not on this machine (set RESNET_EDU_DATA to a copy)")
 
 
 @pytest.fixture
 def isolated(tmp_path, monkeypatch):
-    """No environment variable, no shared data, an empty cache: only what the test provides."""
+    """No environment variable, an empty cache: only what the test provides."""
     monkeypatch.delenv(data_module.ENV_DATA, raising=False)
     monkeypatch.setenv(data_module.ENV_CACHE, str(tmp_path / "cache"))
-    monkeypatch.setattr(data_module, "REPO_ROOT", tmp_path / "repo" / "root")
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -71,17 +70,39 @@ def test_missing_path_names_it(isolated):
 
 
 def test_nothing_found_lists_every_place_tried_and_how_to_provide_data(isolated, monkeypatch):
-    def offline(cache_dir, verbose):
+    def offline(cache_dir, verbose, download=True):
         raise OSError("network unreachable")
 
     monkeypatch.setattr(data_module, "_download_with_torchvision", offline)
     with pytest.raises(DataNotFoundError) as error:
         load_cifar10(verbose=False)
     message = str(error.value)
-    assert str(isolated / "repo" / "shared" / "data" / "cifar10-jpeg.tar.gz") in message
     assert str(isolated / "cache" / "cifar10-jpeg.tar.gz") in message
+    assert "shared" not in message  # the library looks only where a learner's machine keeps data
     assert "OSError: network unreachable" in message
     assert "RESNET_EDU_DATA" in message and "ImageFolder layout" in message
+
+
+def test_the_library_never_looks_beside_the_repository(isolated, monkeypatch):
+    """A copy at ../shared/data (this project's build machines) is found only through RESNET_EDU_DATA,
+    which the test suite's conftest.py sets; the installed library does not know that place."""
+    tarball = write_tiny_tarball(isolated / "shared" / "data")
+    beside = tarball.rename(tarball.with_name(data_module.OFFLINE_NAME))
+    (isolated / "repo").mkdir()
+    monkeypatch.chdir(isolated / "repo")
+    assert data_module.find_cifar10() is None
+    monkeypatch.setenv(data_module.ENV_DATA, str(beside))
+    assert data_module.find_cifar10() == beside
+
+
+def test_an_earlier_torchvision_download_is_found_offline(isolated, monkeypatch):
+    calls = []
+    monkeypatch.setattr(data_module, "_download_with_torchvision",
+                        lambda cache_dir, verbose, download=True: calls.append(download) or "loaded")
+    with pytest.raises(DataNotFoundError):
+        load_cifar10(download=False, verbose=False)
+    (isolated / "cache" / "torchvision" / data_module.TORCHVISION_FOLDER).mkdir(parents=True)
+    assert load_cifar10(download=False, verbose=False) == "loaded" and calls == [False]
 
 
 def test_a_corrupt_image_names_its_file(isolated):
