@@ -1,14 +1,25 @@
-"""What the exercise tests ask of a checker's result: its FAIL lines, or a clean pass."""
+"""What the exercise tests read from a checker's result: the ids of the mistakes it named, or a clean
+pass. Never its words: those may be reworded without changing a test."""
 
 
-def failure_text(result):
-    """Every FAIL line of a check, joined, so a test can assert which mistake was named."""
-    return " | ".join(result.failures)
+def mistakes(result):
+    """The ids of the failed checks, in order, each checked to be one its checker lists in MISTAKE_IDS."""
+    unlisted = [mistake for mistake in result.mistakes if mistake not in result.known]
+    assert not unlisted, f"ids not in the checker's MISTAKE_IDS: {unlisted}"
+    return result.mistakes
 
 
-def assert_passes(result, capsys):
-    """The check passed and printed no FAIL line; returns what it printed."""
-    out = capsys.readouterr().out
+def assert_names(result, *expected):
+    """The check failed, and named every mistake in ``expected`` (maybe others too)."""
+    found = mistakes(result)
+    assert not result
+    assert all(mistake in found for mistake in expected), f"expected {expected}, named {found}"
+
+
+def assert_passes(result, capsys=None):
+    """The check passed with no FAIL line; returns what it printed when given capsys."""
+    assert mistakes(result) == []
     assert bool(result) is True
-    assert "FAIL" not in out
-    return out
+    if capsys is not None:
+        return capsys.readouterr().out
+    return None

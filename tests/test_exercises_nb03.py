@@ -1,6 +1,7 @@
 """Notebook 03: the predict-then-check questions of exercise 2 and the facts its new sections
 state (the image sizes a fixed 7x7 pool handles, the equal cost of the 3x3 convolutions, what
-global average pooling saves), each checked against what PyTorch computes."""
+global average pooling saves), each checked against what PyTorch computes; and check_resnet_forward,
+the forward pass of the ResNet class, with its named mistakes."""
 
 import json
 import math
@@ -10,14 +11,17 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from _checker_results import assert_passes, failure_text
+from _checker_results import assert_names, assert_passes, mistakes
 
-from resnet_edu.exercises import check_resnet18_predictions, check_stage
+from resnet_edu.exercises import check_resnet18_predictions, check_resnet_forward, check_stage
+from resnet_edu.exercises.four_stages import forward_with
+from resnet_edu.exercises.solutions.resnet_forward import resnet_forward
 from resnet_edu.measure import count_parameters
-from resnet_edu.resnet import resnet18
+from resnet_edu.resnet import resnet18, resnet50
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "03_resnet18_four_stages.ipynb"
 EMPTY = {"parameters_100_classes": None, "layer4_shape_600x400": None, "bottleneck_conv_blocks": None,
@@ -35,15 +39,13 @@ TRUTHS = ("11227812", "11,227,812", "(1, 512, 19, 13)", "19, 13", "layer1[0]", "
 def test_empty_predictions_fail_one_line_each_and_give_nothing_away(capsys):
     result = check_resnet18_predictions(dict(EMPTY))
     out = capsys.readouterr().out
-    assert not result and len(result.failures) == 4
-    assert all("no prediction yet" in failure for failure in result.failures)
+    assert mistakes(result) == ["no-prediction"] * 4 and not result
     assert not any(truth in out for truth in TRUTHS)
     assert 'show_solution("resnet18_predictions")' in out
 
 
 def test_right_predictions_pass_and_show_the_measurements(capsys):
-    out = assert_passes(check_resnet18_predictions(dict(RIGHT)), capsys)
-    assert "the code measures 11227812" in out and "the code measures 7.255" in out
+    assert_passes(check_resnet18_predictions(dict(RIGHT)))
 
 
 def test_wrong_predictions_get_a_nudge_but_never_the_answer(capsys):
@@ -51,10 +53,7 @@ def test_wrong_predictions_get_a_nudge_but_never_the_answer(capsys):
              "bottleneck_conv_blocks": ["layer2[0]", "layer3[0]", "layer4[0]"], "gmacs_at_448": 1.814}
     result = check_resnet18_predictions(wrong)
     out = capsys.readouterr().out
-    failures = failure_text(result)
-    assert len(result.failures) == 4
-    assert "11689512 is too high" in failures and "1.814 is too low" in failures
-    assert "(1, 512, 18, 12) is not it" in failures and "is not the right set" in failures
+    assert mistakes(result) == ["too-high", "wrong-answer", "wrong-answer", "too-low"]
     assert "the code measures" not in out
     assert not any(truth in out for truth in TRUTHS)
 
@@ -71,9 +70,7 @@ def test_a_list_of_names_counts_as_the_set(capsys):
 
 
 def test_answers_that_are_not_a_dict_are_reported_not_raised():
-    result = check_resnet18_predictions([11_227_812])
-    assert not result
-    assert failure_text(result).startswith("expected a dict of answers such as {'parameters_100_classes'")
+    assert mistakes(check_resnet18_predictions([11_227_812])) == ["answers-not-a-dict"]
 
 
 def test_the_worked_answer_predicts_every_measurement_and_passes_the_checker(capsys):
@@ -85,7 +82,7 @@ def test_the_worked_answer_predicts_every_measurement_and_passes_the_checker(cap
     assert "2. (1, 512, 19, 13) predicted" in out  # ceil(600 / 32), ceil(400 / 32)
     assert "3. ['layer1[0]', 'layer2[0]', 'layer3[0]', 'layer4[0]'] predicted" in out
     assert "4. 7,254,757,376 predicted" in out  # 4 x (1,814,073,344 - 512,000) + 512,000
-    assert "All 4 checks passed." in out and "FAIL" not in out
+    assert "FAIL" not in out
 
 
 # ---------------------------------------------------------------- what the notebook stores
@@ -110,10 +107,7 @@ def test_the_empty_starter_stage_is_told_only_how_many_blocks_are_missing():
     def make_stage(block, in_channels, width, num_blocks, stride):
         return nn.Sequential()
 
-    result = check_stage(make_stage)
-    assert [f.split(":")[0] for f in result.failures] == [
-        "expected 2 blocks (num_blocks=2), got 0", "expected 4 blocks (num_blocks=4), got 0",
-        "expected 3 blocks (num_blocks=3), got 0"]
+    assert mistakes(check_stage(make_stage)) == ["wrong-number-of-blocks"] * 3
 
 
 def test_the_in_channels_nudge_gives_the_counts_but_not_the_formula():
@@ -122,9 +116,9 @@ def test_the_in_channels_nudge_gives_the_counts_but_not_the_formula():
         blocks += [block(width * block.expansion, width, 1) for _ in range(num_blocks - 1)]
         return nn.Sequential(*blocks)
 
-    failures = failure_text(check_stage(first_block_gets_the_width))
-    assert ("stage[0], the first block: built for 128 input channels, but 64 flow into it: the first "
-            "block receives the stage's in_channels") in failures
+    result = check_stage(first_block_gets_the_width)
+    assert mistakes(result) == ["wrong-in-channels"]  # ResNet34's layer2 (64 -> 128); the others have width = in_channels
+    failures = " ".join(result.failures)
     assert "expansion =" not in failures and "width *" not in failures
 
 
@@ -185,3 +179,76 @@ def test_a_flatten_head_would_hold_49_times_the_gap_heads_parameters():
     gap_head, flatten_head = nn.Linear(512, 1000), nn.Linear(512 * 7 * 7, 1000)
     assert (count_parameters(gap_head), count_parameters(flatten_head)) == (513_000, 25_089_000)
     assert count_parameters(flatten_head) > 2 * count_parameters(resnet18())
+
+
+# ---------------------------------------------------------------- exercise 3: check_resnet_forward
+
+def test_the_solution_of_the_forward_pass_passes():
+    assert_passes(check_resnet_forward(resnet_forward))
+
+
+@pytest.mark.parametrize("stem", ["imagenet", "cifar"])
+def test_the_checkers_forward_equals_the_models(stem):
+    model = resnet18(num_classes=10, stem=stem).eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(forward_with(model, x), model(x), atol=1e-5)
+
+
+def learners_forward(model, x, *, maxpool=True, relu=True, bn1=True, stages=("layer1", "layer2", "layer3", "layer4"),
+                     pool="adaptive", flatten=True, fc_first=False, softmax=False):
+    """The forward pass as a learner might write it, with one step that can be done wrongly per keyword."""
+    x = model.conv1(x)
+    x = model.bn1(x) if bn1 else x
+    x = F.relu(x) if relu else x
+    x = model.maxpool(x) if maxpool else x
+    for stage in stages:
+        x = getattr(model, stage)(x)
+    if fc_first:
+        x = model.fc(x)
+    pooled = {"adaptive": lambda t: model.avgpool(t), "max": lambda t: F.adaptive_max_pool2d(t, 1),
+              "fixed7": lambda t: F.avg_pool2d(t, 7)}[pool](x)
+    x = torch.flatten(pooled, 1) if flatten else pooled
+    x = x if fc_first else model.fc(x)
+    return x.softmax(1) if softmax else x
+
+
+def with_mistake(**mistake):
+    return lambda model, x: learners_forward(model, x, **mistake)
+
+
+def test_a_learners_right_version_passes():
+    assert_passes(check_resnet_forward(with_mistake()))
+
+
+@pytest.mark.parametrize("mistake,named", [
+    (dict(maxpool=False), "maxpool-left-out"),  # the CIFAR stem has none: its cases pass
+    (dict(relu=False), "relu-after-bn1-left-out"),
+    (dict(bn1=False), "bn1-left-out"),
+    (dict(stages=("layer2", "layer3", "layer4")), "stage-skipped"),
+    (dict(stages=("layer1", "layer1", "layer2", "layer3", "layer4")), "stage-run-twice"),
+    (dict(pool="max"), "max-pooling-at-the-end"),
+    (dict(softmax=True), "softmax-at-the-end"),
+    (dict(flatten=False), "fc-input-not-flat"),
+    (dict(fc_first=True), "fc-input-not-flat"),
+    (dict(pool="fixed7"), "pooling-not-global"),
+])
+def test_each_mistake_of_the_forward_pass_is_named(mistake, named):
+    assert_names(check_resnet_forward(with_mistake(**mistake)), named)
+
+
+def test_a_stage_skipped_where_the_channels_change_is_named_from_the_error():
+    result = check_resnet_forward(with_mistake(stages=("layer1", "layer3", "layer4")))
+    assert set(mistakes(result)) == {"stages-out-of-order"}
+
+
+@pytest.mark.parametrize("candidate,named", [
+    (lambda model, x: model(x), "calls-the-model"),
+    (lambda model, x: 1 / 0, "function-raises"),
+    (lambda model, x: None, "not-a-tensor"),
+    (lambda model, x: resnet_forward(model, x).squeeze(), "wrong-output-shape"),  # (10,) for one image
+    (None, "not-callable"),
+    (resnet50(), "not-callable"),
+])
+def test_anything_else_is_reported_never_raised(candidate, named):
+    assert_names(check_resnet_forward(candidate), named)

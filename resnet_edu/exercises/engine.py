@@ -162,14 +162,16 @@ FAILED = object()  # what call_learner returns when the learner's code raised
 
 
 def call_learner(result, what, function, *args, mistake, explain=None, **kwargs):
-    """``function(*args, **kwargs)``, or FAILED with a FAIL line ``mistake``: "<what> raised <in words>".
+    """``function(*args, **kwargs)``, or FAILED with a FAIL line "<what> raised <in words>".
 
     The one way a checker calls a learner's code: whatever it raises is reported, never raised.
+    ``mistake`` is the id of that FAIL line, or a function of the exception that picks it;
+    ``explain`` puts the exception in words (default :func:`explain_exception`).
     """
     try:
         return function(*args, **kwargs)
     except Exception as exc:  # the learner's code may fail in any way: report, never raise
-        result.fail(mistake, f"{what} raised {(explain or explain_exception)(exc)}")
+        result.fail(mistake(exc) if callable(mistake) else mistake, f"{what} raised {(explain or explain_exception)(exc)}")
         return FAILED
 
 

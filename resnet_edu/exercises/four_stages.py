@@ -14,7 +14,7 @@ from ..blocks import BasicBlock, Bottleneck, block_kind
 from ..inside import kept_as_is
 from ..measure import count_macs, count_parameters
 from ..resnet import ResNet, make_stage, resnet18, resnet50
-from .engine import (REFERENCE_MISTAKES, Case, Mistake, catalogue, check_facts_then_reference, checking,
+from .engine import (FAILED, REFERENCE_MISTAKES, Case, Mistake, call_learner, catalogue, check_facts_then_reference, checking,
                      explain_exception, is_buildable, matching_mistake, randomise_batchnorm, reporting_crashes,
                      same_values)
 from .predictions import PREDICTION_MISTAKES, Question, check_predictions
@@ -222,6 +222,7 @@ FORWARD_MISTAKE_IDS = catalogue(FORWARD_MISTAKES, {
     "stages-out-of-order": "a stage received the wrong number of channels (skipped, repeated or out of order)",
     "fc-input-not-flat": "fc received no (N, C) tensor: not pooled over the whole map, not flattened, or "
                          "fc before the pooling",
+    "pooling-not-global": "a pooling window of a fixed size, too large for a small image",
     "calls-the-model": "resnet_forward calls model(x) instead of running the layers",
     "not-a-tensor": "resnet_forward returned something other than a tensor",
     "wrong-output-shape": "the output's shape is not (N, num_classes)",
@@ -234,6 +235,9 @@ FORWARD_HINTS = [  # (what the exception says, its mistake id, what to do)
      "fc multiplies the last dimension of its input by its weights and expects (N, C). Average each whole "
      "map first (model.avgpool works for any image size), then flatten to (N, C) with torch.flatten(x, 1); "
      "fc comes last"),
+    ("Output size is too small", "pooling-not-global",
+     "a pooling window of a fixed size is larger than the map that layer4 gives out for this image size. "
+     "Average each whole map, whatever its size: model.avgpool is nn.AdaptiveAvgPool2d(1)"),
     ("channels, but got", "stages-out-of-order",
      "a stage received another number of channels than it was built for: run the stem, then layer1, "
      "layer2, layer3 and layer4 in order, each once"),
@@ -246,12 +250,18 @@ FORWARD_CASES = [  # (what the model is, how to build it, two input shapes)
 ]
 
 
-def _forward_failure(exc):
-    """(mistake id, words) for an exception from the learner's resnet_forward."""
-    for needle, mistake, hint in FORWARD_HINTS:
-        if needle in str(exc):
-            return mistake, f"resnet_forward(model, x) raised {explain_exception(exc)}. In plain words: {hint}"
-    return "function-raises", f"resnet_forward(model, x) raised {explain_exception(exc)}"
+def _hint(exc):
+    """(mistake id, what to do) for an exception from the learner's resnet_forward, or None."""
+    return next(((mistake, hint) for needle, mistake, hint in FORWARD_HINTS if needle in str(exc)), None)
+
+
+def _forward_mistake(exc):
+    return (_hint(exc) or ("function-raises", ""))[0]
+
+
+def _explain_forward(exc):
+    hint = _hint(exc)
+    return explain_exception(exc) + (f". In plain words: {hint[1]}" if hint else "")
 
 
 def _run_learner(result, resnet_forward, model, x):
@@ -260,12 +270,12 @@ def _run_learner(result, resnet_forward, model, x):
     hook = model.register_forward_hook(lambda *args: called.append(True))
     try:
         with torch.no_grad(), kept_as_is(model):
-            out = resnet_forward(model, x.clone())
-    except Exception as exc:  # the learner's code: report, never raise
-        result.fail(*_forward_failure(exc))
-        return None
+            out = call_learner(result, "resnet_forward(model, x)", resnet_forward, model, x.clone(),
+                               mistake=_forward_mistake, explain=_explain_forward)
     finally:
         hook.remove()
+    if out is FAILED:
+        return None
     if called:
         result.fail("calls-the-model", "resnet_forward calls model(x) (or model.forward), which is what it "
                     "should write out: run the model's layers, model.conv1 to model.fc, yourself")
