@@ -171,7 +171,8 @@ def call_learner(result, what, function, *args, mistake, explain=None, **kwargs)
     try:
         return function(*args, **kwargs)
     except Exception as exc:  # the learner's code may fail in any way: report, never raise
-        result.fail(mistake(exc) if callable(mistake) else mistake, f"{what} raised {(explain or explain_exception)(exc)}")
+        mistake_id = mistake(exc) if callable(mistake) else mistake
+        result.fail(mistake_id, f"{what} raised {(explain or explain_exception)(exc)}")
         return FAILED
 
 

@@ -14,9 +14,9 @@ from ..blocks import BasicBlock, Bottleneck, block_kind
 from ..inside import kept_as_is
 from ..measure import count_macs, count_parameters
 from ..resnet import ResNet, make_stage, resnet18, resnet50
-from .engine import (FAILED, REFERENCE_MISTAKES, Case, Mistake, call_learner, catalogue, check_facts_then_reference, checking,
-                     explain_exception, is_buildable, matching_mistake, randomise_batchnorm, reporting_crashes,
-                     same_values)
+from .engine import (FAILED, REFERENCE_MISTAKES, Case, Mistake, call_learner, catalogue, check_facts_then_reference,
+                     checking, explain_exception, is_buildable, matching_mistake, randomise_batchnorm,
+                     reporting_crashes, same_values)
 from .predictions import PREDICTION_MISTAKES, Question, check_predictions
 
 
@@ -121,7 +121,8 @@ def check_stage(candidate_function):
     first and ``block(width * block.expansion, width, 1)`` after it, as ResNet's stages are built.
     """
     name = getattr(candidate_function, "__name__", "make_stage")
-    with checking("stage", "Checking your stage builder against resnet_edu's ResNet stages", STAGE_MISTAKE_IDS) as result:
+    title = "Checking your stage builder against resnet_edu's ResNet stages"
+    with checking("stage", title, STAGE_MISTAKE_IDS) as result:
         for case in STAGE_CASES if is_buildable(result, candidate_function) else []:
             check_facts_then_reference(result, candidate_function, make_stage, case, name,
                                        _check_stage_blocks)

@@ -5,8 +5,10 @@
   ``show_cases=False``: the report then names neither the cases' arguments nor the shape change
   of a failing case, only asks which shape changes the learner's test looks at;
 * ``check_zero_pad_shortcut``: exercise 2, the paper's option A, checked against
-  ``make_shortcut(..., option="A")`` with its known mistakes named. A starter that still raises
-  NotImplementedError gets one FAIL line and no case, so its report shows no shape;
+  ``make_shortcut(..., option="A")`` with its known mistakes named, then on an input of another
+  device (``meta`` stands in for a GPU) and dtype (bfloat16), where zeros made with a bare
+  ``torch.zeros(...)`` fail. A starter that still raises NotImplementedError gets one FAIL line and
+  no case, so its report shows no shape;
 * ``check_stride_only_shortcut``: exercise 3 (a), where the starter's test of exercise 1 (a
   projection only when the stride is not 1) builds the wrong shortcut in ResNet18 and ResNet50;
 * ``check_option_a_resnet50``: exercise 3 (b), what option A would do in ResNet50.
@@ -19,8 +21,7 @@ from ..blocks import block_kind, make_shortcut
 from ..measure import count_parameters
 from ..resnet import resnet18, resnet50
 from .engine import (FAILED, REFERENCE_MISTAKES, Case, CheckResult, Mistake, _construct, call_learner, catalogue,
-                     check_against_reference, checking, is_buildable, matching_mistake, reporting_crashes,
-                     same_values)
+                     check_against_reference, checking, is_buildable, matching_mistake, reporting_crashes, same_values)
 from .predictions import PREDICTION_MISTAKES, Question, check_predictions
 
 # ---------------------------------------------------------------------------------------- exercise 1
@@ -426,4 +427,5 @@ def check_option_a_resnet50(answers):
                              OPTION_A_RESNET50_QUESTIONS, answers)
 
 
-MISTAKE_IDS = catalogue(DOWNSAMPLE_MISTAKE_IDS, ZERO_PAD_MISTAKE_IDS, PREDICTION_MISTAKES)  # every id this module reports
+# every mistake this module's checkers can report
+MISTAKE_IDS = catalogue(DOWNSAMPLE_MISTAKE_IDS, ZERO_PAD_MISTAKE_IDS, PREDICTION_MISTAKES)

@@ -35,7 +35,8 @@ def residual_mistakes(branch, last_bn):
     """The three mistakes any residual block can make around its addition, for a block whose
     residual branch the reference computes as ``branch(reference, x)`` and ends with ``last_bn``."""
     return [
-        Mistake("relu-before-addition", "ReLU before the addition", lambda r, x: F.relu(F.relu(branch(r, x)) + shortcut(r, x)),
+        Mistake("relu-before-addition", "ReLU before the addition",
+                lambda r, x: F.relu(F.relu(branch(r, x)) + shortcut(r, x)),
                 "the branch ends in a ReLU before the shortcut is added, so F(x) can only add "
                 f"non-negative values and never subtract. End the branch with {last_bn}; apply the ReLU "
                 "once, after the addition."),
