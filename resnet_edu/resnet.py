@@ -7,6 +7,7 @@ order, the same shapes, the same initialisation and the same computation, so
 """
 
 import functools
+import warnings
 
 import torch
 from torch import nn
@@ -74,22 +75,32 @@ def init_weights(model, zero_init_residual=False):
                 m.zero_init_residual()
 
 
-def check_images(x, channels, shrink, training, what_shrinks, fix):
+def check_images(x, channels, shrink, training, what_shrinks, fix, dtype=torch.float32):
     """The input checks of every network here: a float (N, channels, H, W) batch at least ``shrink``
-    pixels on a side (the product of the strides); a ValueError says what arrived and what to do."""
+    pixels on a side (the product of the strides), of the weights' ``dtype`` (outside autocast); a
+    ValueError says what was expected, what arrived and what to do."""
     if not isinstance(x, torch.Tensor):
-        raise ValueError(f"expected a torch.Tensor of shape (N, 3, H, W); got {type(x).__name__}")
+        hint = (" Convert a NumPy array with torch.from_numpy(x) (then .permute(0, 3, 1, 2) if its channels "
+                "come last, and .float() / 255 if it holds uint8 pixels).") if type(x).__module__ == "numpy" else ""
+        raise ValueError(f"expected a torch.Tensor of shape (N, 3, H, W); got {type(x).__name__}.{hint}")
     if x.dim() != 4:
         hint = " Add a batch dimension with x.unsqueeze(0)." if x.dim() == 3 else ""
         raise ValueError(f"expected a 4-D batch of images (N, 3, H, W); got a {x.dim()}-D tensor of shape "
                          f"{tuple(x.shape)}.{hint}")
     if x.shape[1] != channels:
         hint = " Channels-last images (N, H, W, 3) need x.permute(0, 3, 1, 2)." if x.shape[-1] == 3 else ""
+        if x.shape[1] == 1 and channels == 3:
+            hint = (" Grayscale images have one channel: repeat it three times with x.expand(-1, 3, -1, -1) "
+                    "(or convert them to RGB when loading).")
         raise ValueError(f"expected {channels} colour channels in dimension 1, (N, 3, H, W); "
                          f"got shape {tuple(x.shape)}.{hint}")
     if not x.is_floating_point():
         raise ValueError(f"expected a floating-point tensor; got {x.dtype}. Convert uint8 images with "
                          f"x.float() / 255 (then normalise).")
+    if x.dtype != dtype and not autocast_on(x.device.type):
+        raise ValueError(f"expected {dtype} images, the dtype of the model's weights; got {x.dtype}. Convert the "
+                         f"images with x.to({dtype}), or the model with model.to({x.dtype}); for mixed precision "
+                         f"keep both in float32 and run the model under torch.autocast.")
     height, width = x.shape[-2:]
     if min(height, width) < shrink:
         raise ValueError(f"{what_shrinks}, so inputs must be at least {shrink}x{shrink}; got {height}x{width}. {fix}")
@@ -98,6 +109,14 @@ def check_images(x, channels, shrink, training, what_shrinks, fix):
         raise ValueError(f"in training mode BatchNorm needs more than one value per channel, but a batch of "
                          f"{x.shape[0]} image(s) of {height}x{width} leaves one pixel per channel after the "
                          f"last stage. Use a batch of at least 2, or call model.eval() for inference.")
+
+
+def autocast_on(device_type):
+    """Whether torch.autocast is active for this kind of device (it then casts inputs itself)."""
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except (TypeError, RuntimeError):  # a device type autocast does not know (e.g. "meta")
+        return torch.is_autocast_enabled()
 
 
 class ResNet(nn.Module):
@@ -131,9 +150,11 @@ class ResNet(nn.Module):
 
     def check_input(self, x):
         """Raise a ValueError that names the problem before a deep layer fails obscurely."""
+        fix = ("Resize the images, or use stem='cifar' for small images." if self.stem == "imagenet" else
+               f"Upsample the images, e.g. torch.nn.functional.interpolate(x, size=32) (CIFAR-10's size).")
         check_images(x, self.conv1.in_channels, self.min_input_size, self.training,
-                     f"the {self.stem!r} stem and four stages shrink an image {self.min_input_size}x",
-                     "Resize the images, or use stem='cifar' for small images.")
+                     f"the {self.stem!r} stem and four stages shrink an image {self.min_input_size}x", fix,
+                     self.conv1.weight.dtype)
 
     def forward_features(self, x):
         """Stem and the four stages: (N, 3, H, W) -> (N, C, H/32, W/32) ("imagenet" stem)."""
@@ -150,29 +171,103 @@ class ResNet(nn.Module):
         return self.fc(x)  # (N, num_classes)
 
 
-def resnet18(**kwargs):
-    """ResNet18: BasicBlock, [2, 2, 2, 2]. 11,689,512 parameters with 1000 classes."""
-    return ResNet(BasicBlock, [2, 2, 2, 2], **kwargs)
+class WeightsUnavailableError(RuntimeError):
+    """torchvision's published weights could not be fetched (no internet, a proxy, a damaged file)."""
 
 
-def resnet34(**kwargs):
+def torchvision_weights(name, weights=None, pretrained=None):
+    """torchvision's weights enum member for ``weights`` (its enum, or a name such as "IMAGENET1K_V1"
+    or "DEFAULT"); ``pretrained=True``, torchvision's older argument, means "DEFAULT". None: no weights."""
+    from torchvision.models import get_model_weights
+
+    enum = get_model_weights(name)
+    if pretrained is not None:
+        if weights is not None:
+            raise ValueError(f"give weights= or pretrained=, not both (pretrained=True is torchvision's older "
+                             f"spelling of weights='DEFAULT'); got weights={weights!r}, pretrained={pretrained!r}")
+        if not pretrained:
+            return None
+        weights = enum.DEFAULT
+        warnings.warn(f"pretrained=True is torchvision's older argument; loading weights={weights} (the same as "
+                      f"weights='DEFAULT'), as torchvision does. Write {name}(weights='DEFAULT') to say so.",
+                      UserWarning, stacklevel=4)
+    if weights is None:
+        return None
+    try:
+        return enum.verify(weights)
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(f"weights must be one of torchvision's {enum.__name__} for {name}: the enum, e.g. "
+                         f"torchvision.models.{enum.__name__}.DEFAULT, or one of the names "
+                         f"{sorted(enum.__members__)}; got {weights!r}") from None
+
+
+def load_torchvision_weights(model, weights, progress=True):
+    """Copy torchvision's published ``weights`` (a member of its weights enum) into ``model``, checking
+    every name and shape first (they must match exactly: the course's claim that this is
+    torchvision's model). torchvision downloads them once into torch's hub cache."""
+    try:
+        state = weights.get_state_dict(progress=progress, check_hash=True)
+    except Exception as error:  # no internet, a proxy, a damaged download
+        cache = f"{torch.hub.get_dir()}/checkpoints"
+        raise WeightsUnavailableError(
+            f"could not get torchvision's weights {weights} from {weights.url} ({type(error).__name__}: {error}). "
+            f"They are downloaded once ({weights.url.rsplit('/', 1)[-1]}) into {cache}: connect to the internet "
+            f"and try again, or copy that file there from a machine that has it, or build the model without "
+            f"weights (weights=None) to train it yourself.") from error
+    own = model.state_dict()
+    problems = [f"{k} missing from the weights" for k in own if k not in state]
+    problems += [f"{k} not in the model" for k in state if k not in own]
+    problems += [f"{k}: {tuple(state[k].shape)} in the weights, {tuple(own[k].shape)} in the model"
+                 for k in own if k in state and state[k].shape != own[k].shape]
+    if problems:
+        raise ValueError(f"torchvision's {weights} do not fit this model: {'; '.join(problems[:3])}"
+                         + (f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""))
+    model.load_state_dict(state, strict=True)
+    return model
+
+
+def imagenet_model(name, block, layers, weights=None, progress=True, pretrained=None, **kwargs):
+    """``ResNet(block, layers, **kwargs)``, with torchvision's published ImageNet weights loaded into it
+    if ``weights`` (or ``pretrained=True``) asks for them, as torchvision's builder of the same name does."""
+    weights = torchvision_weights(name, weights, pretrained)
+    if weights is not None:
+        classes = len(weights.meta["categories"])
+        if kwargs.get("stem", "imagenet") != "imagenet" or kwargs.get("num_classes", classes) != classes:
+            raise ValueError(f"torchvision's {weights} are for the 'imagenet' stem and {classes} classes; got "
+                             f"stem={kwargs.get('stem', 'imagenet')!r}, num_classes={kwargs.get('num_classes', classes)}"
+                             f". Build with those, then replace the classifier for your classes: "
+                             f"model.fc = nn.Linear(model.fc.in_features, your_classes)")
+    model = ResNet(block, layers, **kwargs)
+    return model if weights is None else load_torchvision_weights(model, weights, progress)
+
+
+def resnet18(*, weights=None, progress=True, **kwargs):
+    """ResNet18: BasicBlock, [2, 2, 2, 2]. 11,689,512 parameters with 1000 classes.
+
+    ``weights``, as in torchvision: None (random), ``torchvision.models.ResNet18_Weights.IMAGENET1K_V1``
+    or its name ("IMAGENET1K_V1", "DEFAULT"): torchvision's trained weights, loaded into this model.
+    The other builders take the same arguments."""
+    return imagenet_model("resnet18", BasicBlock, [2, 2, 2, 2], weights, progress, **kwargs)
+
+
+def resnet34(*, weights=None, progress=True, **kwargs):
     """ResNet34: BasicBlock, [3, 4, 6, 3]."""
-    return ResNet(BasicBlock, [3, 4, 6, 3], **kwargs)
+    return imagenet_model("resnet34", BasicBlock, [3, 4, 6, 3], weights, progress, **kwargs)
 
 
-def resnet50(**kwargs):
+def resnet50(*, weights=None, progress=True, **kwargs):
     """ResNet50: Bottleneck, [3, 4, 6, 3]."""
-    return ResNet(Bottleneck, [3, 4, 6, 3], **kwargs)
+    return imagenet_model("resnet50", Bottleneck, [3, 4, 6, 3], weights, progress, **kwargs)
 
 
-def resnet101(**kwargs):
+def resnet101(*, weights=None, progress=True, **kwargs):
     """ResNet101: Bottleneck, [3, 4, 23, 3]."""
-    return ResNet(Bottleneck, [3, 4, 23, 3], **kwargs)
+    return imagenet_model("resnet101", Bottleneck, [3, 4, 23, 3], weights, progress, **kwargs)
 
 
-def resnet152(**kwargs):
+def resnet152(*, weights=None, progress=True, **kwargs):
     """ResNet152: Bottleneck, [3, 8, 36, 3]."""
-    return ResNet(Bottleneck, [3, 8, 36, 3], **kwargs)
+    return imagenet_model("resnet152", Bottleneck, [3, 8, 36, 3], weights, progress, **kwargs)
 
 
 def stride_on_first_1x1(module):
@@ -218,7 +313,8 @@ class CifarResNet(nn.Module):
 
     def forward(self, x):
         check_images(x, 3, self.min_input_size, self.training, "two stages halve an image's sides (4x in all)",
-                     "CIFAR-10's images are 32x32.")
+                     "Upsample the images, e.g. torch.nn.functional.interpolate(x, size=32) (CIFAR-10's size).",
+                     self.conv1.weight.dtype)
         x = self.relu(self.bn1(self.conv1(x)))  # (N, 16, H, W)
         x = self.layer3(self.layer2(self.layer1(x)))  # (N, 64, H/4, W/4)
         return self.fc(torch.flatten(self.avgpool(x), 1))  # (N, num_classes)

@@ -68,3 +68,48 @@ def test_layers_must_be_four_positive_integers(layers):
 def test_unknown_model_name():
     with pytest.raises(ValueError, match="unknown model 'resnet19'"):
         build("resnet19")
+
+
+# ----------------------------------------------------------------------------- a learner's first tries:
+# each message says what was expected, what arrived, and what to do next
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float16])
+def test_float64_and_float16_images_say_how_to_convert(model, dtype):
+    """Measured before: PyTorch's `expected scalar type Double but found Float`, from deep inside."""
+    with pytest.raises(ValueError) as error:
+        model(torch.zeros(1, 3, 64, 64, dtype=dtype))
+    message = str(error.value)
+    assert f"expected torch.float32 images, the dtype of the model's weights; got {dtype}" in message
+    assert "x.to(torch.float32)" in message and f"model.to({dtype})" in message
+
+
+def test_a_double_model_takes_double_images_and_autocast_takes_float32():
+    double = build("resnet18").double().eval()
+    assert double(torch.zeros(1, 3, 32, 32, dtype=torch.float64)).dtype == torch.float64
+    model = build("resnet18").eval()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert model(torch.zeros(1, 3, 32, 32)).dtype == torch.bfloat16
+
+
+def test_grayscale_images_say_how_to_make_three_channels(model):
+    with pytest.raises(ValueError, match=r"expected 3 colour channels.*got shape \(1, 1, 64, 64\).*"
+                                         r"x\.expand\(-1, 3, -1, -1\)"):
+        model(torch.zeros(1, 1, 64, 64))
+
+
+def test_a_numpy_array_says_how_to_make_a_tensor(model):
+    """Measured before: `got ndarray`, with no hint of torch.from_numpy."""
+    import numpy as np
+
+    with pytest.raises(ValueError, match=r"expected a torch.Tensor.*got ndarray\. .*torch\.from_numpy\(x\)"):
+        model(np.zeros((1, 64, 64, 3), dtype=np.uint8))
+
+
+def test_a_tiny_image_with_the_cifar_stem_is_told_to_upsample_not_to_use_the_cifar_stem():
+    """Measured before: a 1x1 image with the CIFAR stem was told to "use stem='cifar'"."""
+    cifar = build("resnet18", stem="cifar").eval()
+    with pytest.raises(ValueError) as error:
+        cifar(torch.zeros(1, 3, 1, 1))
+    message = str(error.value)
+    assert "at least 8x8; got 1x1" in message and "interpolate(x, size=32)" in message
+    assert "use stem='cifar'" not in message
