@@ -19,11 +19,11 @@ import re
 from dataclasses import fields, replace
 from pathlib import Path
 
+from .checkpoint import load_checkpoint
 from .dataset import CorruptDataError, DataNotFoundError, load_cifar10
-from .runtime import choose_device, choose_precision, device_name, is_main_process, process_count, teardown
 from .loaders import AUGMENTATIONS
 from .resnet import BUILDERS, CIFAR_BUILDERS, STEMS
-from .checkpoint import load_checkpoint
+from .runtime import choose_device, choose_precision, device_name, is_main_process, process_count, teardown
 from .train import (CHECKPOINT_NAME, LOADERS, METRICS_NAME, PRECISIONS, RECIPES, SCHEDULES, NonFiniteLossError,
                     TrainConfig, build_model, check_batch_size, fit)
 

@@ -182,7 +182,8 @@ class EpochDataLoader(torch.utils.data.DataLoader):
 
     def __iter__(self):
         for images, labels in super().__iter__():
-            images = images.to(self.device, non_blocking=True).contiguous(memory_format=memory_format(self.channels_last))
+            images = images.to(self.device, non_blocking=True)
+            images = images.contiguous(memory_format=memory_format(self.channels_last))
             yield images, labels.to(self.device, non_blocking=True)
 
 

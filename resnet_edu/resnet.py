@@ -151,7 +151,7 @@ class ResNet(nn.Module):
     def check_input(self, x):
         """Raise a ValueError that names the problem before a deep layer fails obscurely."""
         fix = ("Resize the images, or use stem='cifar' for small images." if self.stem == "imagenet" else
-               f"Upsample the images, e.g. torch.nn.functional.interpolate(x, size=32) (CIFAR-10's size).")
+               "Upsample the images, e.g. torch.nn.functional.interpolate(x, size=32) (CIFAR-10's size).")
         check_images(x, self.conv1.in_channels, self.min_input_size, self.training,
                      f"the {self.stem!r} stem and four stages shrink an image {self.min_input_size}x", fix,
                      self.conv1.weight.dtype)
@@ -234,9 +234,9 @@ def imagenet_model(name, block, layers, weights=None, progress=True, pretrained=
         classes = len(weights.meta["categories"])
         if kwargs.get("stem", "imagenet") != "imagenet" or kwargs.get("num_classes", classes) != classes:
             raise ValueError(f"torchvision's {weights} are for the 'imagenet' stem and {classes} classes; got "
-                             f"stem={kwargs.get('stem', 'imagenet')!r}, num_classes={kwargs.get('num_classes', classes)}"
-                             f". Build with those, then replace the classifier for your classes: "
-                             f"model.fc = nn.Linear(model.fc.in_features, your_classes)")
+                             f"stem={kwargs.get('stem', 'imagenet')!r}, "
+                             f"num_classes={kwargs.get('num_classes', classes)}. Build with those, then replace the "
+                             f"classifier for your classes: model.fc = nn.Linear(model.fc.in_features, your_classes)")
     model = ResNet(block, layers, **kwargs)
     return model if weights is None else load_torchvision_weights(model, weights, progress)
 

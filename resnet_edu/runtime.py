@@ -249,5 +249,6 @@ def about_this_run(started, device):
     """One line for a notebook's "About this run": the seconds since ``started`` (a
     ``time.perf_counter()`` reading), the hardware, the precision, and the versions."""
     return (f"ran top to bottom in {time.perf_counter() - started:.0f} s on {device_name(device)}, "
-            f"{choose_precision(device)} precision where mixed precision is used; torch {torch.__version__.split('+')[0]}, "
+            f"{choose_precision(device)} precision where mixed precision is used; "
+            f"torch {torch.__version__.split('+')[0]}, "
             f"Python {platform.python_version()}")

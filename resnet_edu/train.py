@@ -11,8 +11,8 @@ watches: progress bars, the epoch line, the live plot, the Ctrl-C message
 Resuming restores model, optimiser, scheduler, gradient scaler, every random state and the epoch,
 so an interrupted run with the device loader ends with exactly the weights of an uninterrupted one
 (bit for bit on a CPU; on a GPU cuDNN's autotuned kernels make runs agree only to rounding). The
-DataLoader baseline resumes too, but its worker processes draw new random seeds, so not exactly. With ``compile=True`` one
-training step and one evaluation batch run before the clock starts, so compilation is reported
+DataLoader baseline resumes too, but its worker processes draw new random seeds, so not exactly.
+With ``compile=True`` one training step and one evaluation batch run before the clock starts, so compilation is reported
 apart (``History.warmup_seconds``), not hidden in the first epoch.
 """
 
@@ -79,8 +79,9 @@ class TrainConfig:
 
     def __post_init__(self):
         problems = [f"{name} must be one of {allowed}; got {getattr(self, name)!r}"
-                    for name, allowed in (("model", tuple(BUILDERS) + tuple(CIFAR_BUILDERS)), ("stem", STEMS), ("precision", PRECISIONS),
-                                          ("loader", LOADERS), ("schedule", SCHEDULES), ("augment", AUGMENTATIONS))
+                    for name, allowed in (("model", tuple(BUILDERS) + tuple(CIFAR_BUILDERS)), ("stem", STEMS),
+                                          ("precision", PRECISIONS), ("loader", LOADERS), ("schedule", SCHEDULES),
+                                          ("augment", AUGMENTATIONS))
                     if getattr(self, name) not in allowed]
         problems += [f"{name} must be {rule}; got {getattr(self, name)!r}" for name, rule, ok in (
             ("epochs", "at least 1", self.epochs >= 1),
@@ -151,7 +152,8 @@ def make_optimizer(model, config):
               {"params": no_decay, "weight_decay": 0.0}]
     on_gpu = next(model.parameters()).device.type == "cuda"
     # fused=None lets PyTorch choose its default (a per-tensor loop) where no fused kernel exists
-    return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, nesterov=True, fused=True if on_gpu else None)
+    return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, nesterov=True,
+                           fused=True if on_gpu else None)
 
 
 def lr_factor(step, total_steps, warmup_steps, schedule):
@@ -403,7 +405,8 @@ def stop_if_non_finite(loss_sums, epoch, config, device):
     if not any_across_ranks(bool(bad), device):
         return
     where = checkpoint_path(config) or "none (out_dir not set)"
-    what = f"{loss_sums[bad[0]].item()} at epoch {epoch + 1}, step {bad[0] + 1}" if bad else "non-finite on another rank"
+    what = (f"{loss_sums[bad[0]].item()} at epoch {epoch + 1}, step {bad[0] + 1}" if bad
+            else "non-finite on another rank")
     raise NonFiniteLossError(
         f"the loss became {what} (checked after step {len(loss_sums)}); training stopped. The last good "
         f"checkpoint: {where}. Usual causes: a learning rate too high (lr={config.lr}), fp16's small range, "

@@ -200,7 +200,7 @@ def test_notebook_01_runs_in_jupyterlab_and_its_slider_redraws_the_plot(jupyterl
     prompts = page.locator(".jp-CodeCell .jp-InputPrompt").all_inner_texts()
     assert all(re.fullmatch(r"\[\d+\]:", prompt.strip()) for prompt in prompts), prompts
     for text in stderr:
-        warnings.warn(f"notebook 01 wrote to stderr in JupyterLab: {text[:500]}")
+        warnings.warn(f"notebook 01 wrote to stderr in JupyterLab: {text[:500]}", stacklevel=1)
 
     assert "interactive(children=" not in page.locator(".jp-Notebook").inner_text()
     interact = page.locator(".jp-Cell-outputArea", has=page.locator(".widget-slider"))

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from resnet_edu.resnet import ResNet, build
 from resnet_edu.blocks import BasicBlock
+from resnet_edu.resnet import ResNet, build
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 
 import torch
 from _tiny_cifar import write_tiny_tarball

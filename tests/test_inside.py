@@ -194,6 +194,7 @@ def test_grad_cam_on_a_resnet_is_a_map_per_image_scaled_to_one():
 def test_grad_cam_says_how_many_classes_it_expects():
     model = cifar_resnet(20)
     before = state_of(model)
-    with pytest.raises(ValueError, match=r"one class per image \(3 of them\) or a single class for all; got 2 classes\."):
+    with pytest.raises(ValueError,
+                       match=r"one class per image \(3 of them\) or a single class for all; got 2 classes\."):
         grad_cam(model, torch.randn(3, 3, 32, 32), "layer3", classes=[0, 1])
     assert_left_as_found(model, before, training=True)

@@ -152,6 +152,6 @@ def test_resnet50_first_stage_opens_with_a_conv_block_at_stride_1():
 
 
 def test_builders_take_the_same_keywords():
-    for name, builder in BUILDERS.items():
+    for builder in BUILDERS.values():
         model = builder(num_classes=3, stem="cifar", shortcut="C", zero_init_residual=True)
         assert model.fc.out_features == 3

@@ -53,5 +53,6 @@ def test_relu_before_add_changes_outputs_and_makes_branches_non_negative():
 
 def test_stride_only_shortcut_is_right_for_resnet18_by_coincidence():
     model = naive_resnet18()
-    has_projection = [b.downsample is not None for s in (model.layer1, model.layer2, model.layer3, model.layer4) for b in s]
+    stages = (model.layer1, model.layer2, model.layer3, model.layer4)
+    has_projection = [b.downsample is not None for s in stages for b in s]
     assert has_projection == [False, False, True, False, True, False, True, False]
