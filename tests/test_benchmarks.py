@@ -35,8 +35,9 @@ def test_parity_times_the_same_work_in_both_implementations(cifar_result):
     assert cifar_result["max_weight_difference"] == 0.0
     for impl in ("resnet_edu", "torchvision"):
         assert cifar_result[impl]["peak_memory_bytes"] > 10 * 2**20  # ResNet18's weights alone are 45 MB
-    assert cifar_result["speed_ratio"] == cifar_result["resnet_edu"]["images_per_s"] / \
-        cifar_result["torchvision"]["images_per_s"]
+    # The same network doing the same work runs at about the same speed in both (timing noise on a busy
+    # CPU aside): a ratio far from 1 would mean one side timed something else.
+    assert 1 / 3 < cifar_result["speed_ratio"] < 3
 
 
 def test_a_training_step_costs_about_three_forward_passes(cifar_result):
@@ -63,8 +64,9 @@ def test_the_trainer_and_the_plain_loop_train_on_the_same_images():
     data = synthetic_data(100)  # 3 batches of 32, the last 4 images dropped by both
     result = loop.compare(data, "quick", torch.device("cpu"), repeats=1, batch_size=32)
     assert result["images"] == 96 and len(result["all_seconds"]["trainer"]) == 1
-    assert result["ratio"] == pytest.approx(
-        result["trainer_images_per_s"] / result["plain_loop_images_per_s"])
+    # fit adds little around the same steps (a loss sum on the device, a NaN check, the progress calls):
+    # the two run at about the same speed, within the timing noise of a busy CPU
+    assert 1 / 3 < result["ratio"] < 3
 
 
 def test_report_renders_a_result(cifar_result):

@@ -46,6 +46,23 @@ def test_a_damaged_tarball_is_named(tmp_path):
     assert f"cannot read the tarball {bad}" in result.stderr and "damaged" in result.stderr
 
 
+def test_command_line_trains_and_writes_metrics(tmp_path, capsys, monkeypatch):
+    from resnet_edu.cli import main
+
+    monkeypatch.setenv("RESNET_EDU_CACHE", str(tmp_path / "cache"))
+    tarball = write_tiny_tarball(tmp_path, train_per_class=16, test_per_class=4)
+    out = tmp_path / "run"
+    code = main(["--quick", "--data", str(tarball), "--epochs", "2", "--batch-size", "16", "--lr", "0.05",
+                 "--out", str(out), "--no-progress", "--device", "cpu"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "recipe 'quick'" in printed and "48 training and 12 test images" in printed
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["epochs_done"] == 2 and metrics["status"] == "finished"
+    assert 0 <= metrics["test_acc"] <= 1 and metrics["config"]["stem"] == "imagenet"
+    assert (out / "checkpoint.pt").exists()
+
+
 def test_the_full_recipe_on_a_cpu_says_how_long_it_would_take_before_it_starts(tmp_path):
     result = run_cli("--data", str(write_tiny_tarball(tmp_path)), "--recipe", "full", "--epochs", "1",
                      "--batch-size", "16", "--out", str(tmp_path / "run"), cache=tmp_path / "cache")

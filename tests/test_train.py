@@ -1,11 +1,11 @@
-"""resnet_edu.train: precision, optimiser, schedule, checkpoints, exact resume, stopping, the CLI."""
+"""resnet_edu.train: precision, optimiser, schedule, checkpoints, exact resume, stopping."""
 
 import json
 import math
 
 import pytest
 import torch
-from _tiny_cifar import tiny_cifar, write_tiny_tarball
+from _tiny_cifar import tiny_cifar
 
 from resnet_edu.checkpoint import load_checkpoint, save_checkpoint
 from resnet_edu.runtime import choose_precision
@@ -124,83 +124,6 @@ def test_recipes_and_config_checks():
         TrainConfig(precision="fp8")
 
 
-def test_command_line_trains_and_writes_metrics(tmp_path, capsys, monkeypatch):
-    from resnet_edu.cli import main
-
-    monkeypatch.setenv("RESNET_EDU_CACHE", str(tmp_path / "cache"))
-    tarball = write_tiny_tarball(tmp_path, train_per_class=16, test_per_class=4)
-    out = tmp_path / "run"
-    code = main(["--quick", "--data", str(tarball), "--epochs", "2", "--batch-size", "16", "--lr", "0.05",
-                 "--out", str(out), "--no-progress", "--device", "cpu"])
-    assert code == 0
-    printed = capsys.readouterr().out
-    assert "recipe 'quick'" in printed and "48 training and 12 test images" in printed
-    metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["epochs_done"] == 2 and metrics["status"] == "finished"
-    assert 0 <= metrics["test_acc"] <= 1 and metrics["config"]["stem"] == "imagenet"
-    assert (out / "checkpoint.pt").exists()
-
-
-def test_speed_ladder_measures_each_rung():
-    from resnet_edu.speed import ladder_table, speed_ladder
-
-    rows = speed_ladder(stem="imagenet", batch_size=8, steps=2, repeats=3, device="cpu", num_workers=0,
-                        rungs=["DataLoader, fp32", "+ data on the device"], verbose=False)
-    assert [r["rung"] for r in rows] == ["DataLoader, fp32", "+ data on the device"]
-    assert rows[0]["loader"] == "dataloader" and rows[1]["loader"] == "device"
-    for row in rows:  # one figure per timed epoch (the warm-up epoch is left out), and their median
-        assert len(row["spread"]) == 3 and all(v > 0 for v in row["spread"])
-        assert row["images_per_second"] == sorted(row["spread"])[1]
-    assert rows[1]["speedup"] == rows[1]["images_per_second"] / rows[0]["images_per_second"]
-    table = ladder_table(rows).splitlines()
-    assert len(table) == 4 and table[3].endswith(f"| {rows[1]['speedup']:.2f}x |")
-
-
-def test_the_speed_ladder_times_the_trainer_itself(monkeypatch):
-    """measure_rung reads fit's own epoch timings: it runs one warm-up epoch, then `repeats` epochs of
-    `steps` steps, on the settings of the rung."""
-    from resnet_edu import speed
-
-    calls = []
-    real_fit = speed.fit
-
-    def recording_fit(model, data, config, **kwargs):
-        calls.append((config, len(data.train_labels)))
-        return real_fit(model, data, config, **kwargs)
-
-    monkeypatch.setattr(speed, "fit", recording_fit)
-    row = speed.measure_rung(speed.synthetic_data(64), speed.RUNGS["+ channels_last"], stem="imagenet",
-                             batch_size=8, steps=3, repeats=2, device="cpu")
-    (config, images), = calls
-    assert images == 24 and config.epochs == 3 and config.batch_size == 8
-    assert config.loader == "device" and config.channels_last and config.precision == "fp32"
-    assert len(row["spread"]) == 2
-
-
-def test_confusion_matrix_and_its_per_class_accuracy():
-    from resnet_edu.metrics import confusion_matrix, most_confident_mistakes, per_class_accuracy
-
-    labels = torch.tensor([0, 0, 1, 1, 2, 2])
-    predicted = torch.tensor([0, 1, 1, 1, 0, 2])
-    matrix = confusion_matrix(labels, predicted, num_classes=3)
-    assert matrix.tolist() == [[1, 1, 0], [0, 2, 0], [1, 0, 1]]
-    assert per_class_accuracy(matrix).tolist() == [0.5, 1.0, 0.5]
-    probabilities = torch.tensor([[0.9, 0.1, 0], [0.2, 0.7, 0.1], [0, 1, 0], [0, 1, 0], [0.6, 0, 0.4], [0, 0, 1]])
-    assert most_confident_mistakes(probabilities, labels, k=5).tolist() == [1, 4]  # wrong at 0.7, then 0.6
-
-
-def test_live_plot_is_silent_outside_a_notebook():
-    from resnet_edu.pictures.plots import LivePlot, plot_history
-
-    history = History(epoch=[1, 2], train_loss=[2.0, 1.5], train_acc=[0.3, 0.5], test_loss=[1.9, 1.6],
-                      test_acc=[0.35, 0.45])
-    live = LivePlot()
-    assert not live.enabled
-    live.update(history)  # does nothing, raises nothing
-    figure = plot_history(history, "t")
-    assert [ax.get_title() for ax in figure.axes] == ["Loss", "Accuracy"]
-
-
 def test_the_dataloader_path_trains_too():
     config = tiny_config(epochs=1, loader="dataloader", num_workers=0, channels_last=False, precision="fp32")
     history = fit(build_model(config, num_classes=3), tiny_cifar(), config)
@@ -263,18 +186,6 @@ def test_evaluation_and_checkpoints_every_few_epochs(tmp_path):
     assert metrics["test_acc"] == history.test_acc[-1] and metrics["history"]["test_acc"][0] is None
 
 
-def test_test_time_augmentation_sees_an_image_and_its_mirror_alike():
-    from resnet_edu.metrics import logits_of
-
-    torch.manual_seed(0)
-    model = build_model(tiny_config(), num_classes=3).eval()
-    images = torch.randn(4, 3, 32, 32)
-    with torch.no_grad():
-        assert not torch.allclose(logits_of(model, images), logits_of(model, images.flip(3)))
-        assert torch.allclose(logits_of(model, images, tta=True), logits_of(model, images.flip(3), tta=True),
-                              atol=1e-6)
-
-
 @pytest.mark.parametrize("field, value, message", [
     ("lr", -1.0, "lr must be a positive number"),
     ("epochs", 0, "epochs must be at least 1"),
@@ -306,12 +217,3 @@ def test_training_makes_no_float64_tensor_which_apples_mps_lacks():
     with Float64Watch() as watch:
         history = fit(model, tiny_cifar(), config)
     assert history.status == "finished" and watch.made == []
-
-
-def test_image_grids_are_stored_as_jpeg_only():
-    """Photographs as JPEG keep notebook 05 under 400 KB; a Figure would be stored as PNG as well."""
-    from resnet_edu.pictures.plots import show_images
-
-    grid = show_images(torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8), torch.arange(4), ncols=4)
-    assert grid._repr_jpeg_()[:3] == b"\xff\xd8\xff" and not hasattr(grid, "_repr_png_")
-    assert repr(grid) == "<PhotoGrid of 4 images>"
