@@ -58,8 +58,8 @@ def test_wrong_predictions_get_a_nudge_but_never_the_answer(capsys):
     assert not any(truth in out for truth in TRUTHS)
 
 
-@pytest.mark.parametrize("gmacs,passes", [(7.2, True), (7.4, True), (7.0, False), (7.5, False)])
-def test_the_448_question_accepts_two_percent(gmacs, passes):
+@pytest.mark.parametrize("gmacs,passes", [(7.2, True), (7.11, True), (7.39, True), (7.10, False), (7.40, False)])
+def test_the_448_question_accepts_two_percent(gmacs, passes):  # of the measured 7.2548: 7.1097 to 7.3999
     result = check_resnet18_predictions(dict(RIGHT, gmacs_at_448=gmacs))
     assert result.passed is passes
 

@@ -73,6 +73,7 @@ def test_deletion_predictions_check_against_the_measurements_given(capsys):
     right = check_deletion_predictions({"worst_stage": "layer2", "plain_accuracy_without_layer2.4": 0.1},
                                        DROPS, PLAIN)
     assert right
+    capsys.readouterr()
     wrong = check_deletion_predictions({"worst_stage": "layer3", "plain_accuracy_without_layer2.4": 0.5},
                                        DROPS, PLAIN)
     out = capsys.readouterr().out

@@ -53,8 +53,8 @@ def verdict(given, truth, tolerance=0.0):
         return "too-high" if given > truth else "too-low"
     if isinstance(truth, str) and isinstance(given, str):
         return "right" if given.strip().lower() == truth.strip().lower() else "wrong-answer"
-    if isinstance(truth, (set, frozenset)):
-        return "right" if isinstance(given, (set, frozenset, list, tuple)) and set(given) == truth else "wrong-answer"
+    if isinstance(truth, (set, frozenset)) and isinstance(given, (set, frozenset, list, tuple)):
+        return "right" if set(given) == truth else "wrong-answer"
     if isinstance(truth, (tuple, list)) and isinstance(given, (tuple, list)):
         return "right" if tuple(given) == tuple(truth) else "wrong-answer"
     return "wrong-kind-of-answer"
