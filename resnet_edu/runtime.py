@@ -64,11 +64,9 @@ def cpu_has_native_bf16():
     and PyTorch uses its AVX512 kernels (not lowered to AVX2 by ``$ATEN_CPU_CAPABILITY``).
 
     Elsewhere oneDNN may still run bf16, but emulated, which is slower than fp32. Native bf16 is not
-    always faster either: in the speed ladders of benchmarks/results/ the bf16 rung ran at 0.86x the
-    fp32 rung above it on this project's 2-core Intel Xeon (553 against 645 images/s) and at 1.27x on
-    its 2-core AMD EPYC (694 against 548). bf16 is chosen wherever it is native all the same: the quick
-    recipe, tuned in bf16, reached 68.15% in bf16 and 65.66% in fp32 (seed 0, the AMD EPYC with its
-    kernels limited to AVX2 for the fp32 run).
+    always faster either (the speed ladders in benchmarks/results/ measure both rungs per machine); it
+    is chosen wherever it is native because the quick recipe was tuned in bf16 (notebook 05 compares
+    the two precisions' accuracy).
     """
     try:
         flags = Path("/proc/cpuinfo").read_text()
