@@ -51,6 +51,7 @@ def load_checkpoint(path):
     """
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"no checkpoint at {path}; train with out_dir set to write one, or "
-                                f"start without resuming")
+        raise FileNotFoundError(f"no checkpoint at {path}, so there is nothing to resume from there: check the "
+                                f"path, or start without resuming (a run with out_dir set writes "
+                                f"out_dir/checkpoint.pt after its first epoch)")
     return torch.load(path, map_location="cpu", weights_only=True)
