@@ -204,8 +204,19 @@ def block_kind(block):
     return "Conv Block"
 
 
+BLOCK_TYPES = (BasicBlock, Bottleneck, PlainBlock, PreActBasicBlock)
+
+
+def named_blocks(model):
+    """Every block of ``model`` (residual, plain or pre-activation), in order, as (name, block) pairs,
+    e.g. ("layer1.0", BasicBlock(...)): the one way the package walks a network's blocks."""
+    return [(name, module) for name, module in model.named_modules() if isinstance(module, BLOCK_TYPES)]
+
+
 __all__ = [
     "SHORTCUT_OPTIONS",
+    "BLOCK_TYPES",
+    "named_blocks",
     "conv3x3",
     "conv1x1",
     "ZeroPadShortcut",

@@ -16,9 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .blocks import BasicBlock, Bottleneck, PlainBlock, PreActBasicBlock, ZeroPadShortcut
+from .blocks import ZeroPadShortcut, named_blocks
 
-BLOCK_TYPES = (BasicBlock, Bottleneck, PlainBlock, PreActBasicBlock)
 
 # ----------------------------------------------------------------------------- hooks
 
@@ -98,7 +97,7 @@ def feature_maps(model, images, names):
 
 def blocks_of(model):
     """The names of the model's blocks (residual or plain), in order: what :func:`deleted_blocks` deletes."""
-    return [name for name, module in model.named_modules() if isinstance(module, BLOCK_TYPES)]
+    return [name for name, _ in named_blocks(model)]
 
 
 def what_remains(block):
