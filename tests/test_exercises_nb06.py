@@ -78,7 +78,7 @@ def test_deletion_predictions_check_against_the_measurements_given(capsys):
                                        DROPS, PLAIN)
     out = capsys.readouterr().out
     assert mistakes(wrong) == ["wrong-answer", "too-high"]
-    assert "'layer2'" not in out  # the nudge never names the answer
+    assert "measures" not in out  # a wrong answer's nudge never shows the measurement
     empty = check_deletion_predictions({"worst_stage": None, "plain_accuracy_without_layer2.4": None}, DROPS, PLAIN)
     assert mistakes(empty) == ["no-prediction"] * 2
     assert mistakes(check_deletion_predictions({}, None, None)) == ["no-measurements"]
