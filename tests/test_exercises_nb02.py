@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from _checker_results import assert_names, assert_passes, mistakes
+from _checker_results import assert_passes, mistakes
 
 from resnet_edu.blocks import BasicBlock, ZeroPadShortcut
 from resnet_edu.exercises import (check_downsample, check_option_a_resnet50, check_stride_only_shortcut,

@@ -117,7 +117,8 @@ def test_the_in_channels_nudge_gives_the_counts_but_not_the_formula():
         return nn.Sequential(*blocks)
 
     result = check_stage(first_block_gets_the_width)
-    assert mistakes(result) == ["wrong-in-channels"]  # ResNet34's layer2 (64 -> 128); the others have width = in_channels
+    # ResNet34's layer2 (64 -> 128); in the other cases width = in_channels
+    assert mistakes(result) == ["wrong-in-channels"]
     failures = " ".join(result.failures)
     assert "expansion =" not in failures and "width *" not in failures
 

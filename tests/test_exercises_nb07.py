@@ -15,8 +15,8 @@ from _checker_results import assert_names, assert_passes, mistakes
 
 from resnet_edu.exercises import check_grad_cam, check_map_size_predictions
 from resnet_edu.exercises.solutions.grad_cam import my_grad_cam
-from resnet_edu.exercises.what_resnet_sees import (ATOL, GRAD_CAM_MISTAKES, IMAGES_SHAPE, LAYER, _other_classes, _small_model,
-                                                   layer_gradients, mistaken_grad_cam)
+from resnet_edu.exercises.what_resnet_sees import (ATOL, GRAD_CAM_MISTAKES, IMAGES_SHAPE, LAYER, _other_classes,
+                                                   _small_model, layer_gradients, mistaken_grad_cam)
 from resnet_edu.inside import grad_cam, recording_outputs
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "07_what_resnet_sees.ipynb"

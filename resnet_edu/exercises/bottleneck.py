@@ -114,13 +114,16 @@ def _check_projection(result, block, case, convs):
     projection = (convs or {}).get(PROJECTION_ROLE[0])
     if must_project and not projects:
         why = "the stride is 2" if stride != 1 else f"the channels change ({in_channels} -> {4 * width})"
-        result.fail("missing-projection", f"missing projection: {why}, so x cannot be added to F(x) as it is. Which shape "
+        result.fail("missing-projection",
+                    f"missing projection: {why}, so x cannot be added to F(x) as it is. Which shape "
                     "changes does your test for a projection look at?")
     elif projects and not must_project:
-        result.fail("needless-projection", "a projection where none is needed: the input and output shapes are equal, so "
+        result.fail("needless-projection",
+                    "a projection where none is needed: the input and output shapes are equal, so "
                     "the shortcut is x itself (downsample = None)")
     elif projection is not None and projection.stride != (stride, stride):
-        result.fail("unstrided-projection", f"the projection ({describe_conv(projection)}) has stride {projection.stride[0]}, "
+        result.fail("unstrided-projection",
+                    f"the projection ({describe_conv(projection)}) has stride {projection.stride[0]}, "
                     f"expected {stride}: the shortcut must change the resolution exactly as the "
                     "branch does, or x and F(x) cannot be added. Build it with the block's stride.")
     else:
@@ -150,8 +153,8 @@ def _stride_problem(strided, convs, case):
                 "branch must halve the resolution once. Keep the stride on the 3x3 alone (v1.5): "
                 "the 1x1 convolutions get stride 1.")
     if not strided:
-        return "branch-never-downsamples", (f"the branch never downsamples: none of its convolutions has a stride, {sizes}. "
-                f"Give the 3x3 convolution stride={stride} (v1.5).")
+        return "branch-never-downsamples", (f"the branch never downsamples: none of its convolutions has a stride, "
+                                            f"{sizes}. Give the 3x3 convolution stride={stride} (v1.5).")
     where = strided[0]
     return "stride-not-on-3x3", (f"the stride sits on {where} ({describe_conv(convs[where])}), not on the 3x3: the 3x3 "
             f"convolution has stride {three.stride[0]}, expected {stride}. Put the stride on the 3x3 "

@@ -94,7 +94,8 @@ def _check_stage_blocks(result, stage, case):
     block_class, _, width, num_blocks, _ = case.args
     blocks = list(stage.children())
     if len(blocks) != num_blocks:
-        result.fail("wrong-number-of-blocks", f"expected {num_blocks} blocks (num_blocks={num_blocks}), got {len(blocks)}: "
+        result.fail("wrong-number-of-blocks",
+                    f"expected {num_blocks} blocks (num_blocks={num_blocks}), got {len(blocks)}: "
                     "loop for i in range(num_blocks)")
         return
     strange = [type(b).__name__ for b in blocks if not isinstance(b, block_class)]

@@ -82,13 +82,16 @@ def _check_downsample_case(result, candidate_function, case, number, name, show_
     if not needed and got is None:
         result.ok("returns None: the block will add x itself")
     elif not needed:
-        result.fail("needless-projection", f"returned {type(got).__name__}, expected None: the shape does not change, so "
+        result.fail("needless-projection",
+                    f"returned {type(got).__name__}, expected None: the shape does not change, so "
                     "the shortcut is x itself (no parameters, no computation)")
     elif got is None and show_cases:
-        result.fail("missing-projection", f"returned None, but the shape changes ({_shape_change(case)}), so x cannot be "
+        result.fail("missing-projection",
+                    f"returned None, but the shape changes ({_shape_change(case)}), so x cannot be "
                     "added to F(x) as it is. Which shape changes does your test for None look at?")
     elif got is None:
-        result.fail("missing-projection", "returned None, but in this case x and F(x) cannot be added as they are. Which "
+        result.fail("missing-projection",
+                    "returned None, but in this case x and F(x) cannot be added as they are. Which "
                     "shape changes does your test for None look at, and which can a block make? "
                     f"(To see the cases' arguments: check_downsample({name}, show_cases=True).)")
     elif show_cases:
@@ -218,10 +221,10 @@ def _zero_pad_shape_problem(got, expected, x_shape, stride):
     if got == expected:
         return None
     if len(got) != 4:
-        return "wrong-output-shape", f"expected a 4-dimensional output (N, C, H, W) of shape {expected}, got shape {got}"
+        return "wrong-output-shape", f"expected a 4-dimensional output (N, C, H, W) of shape {expected}, got {got}"
     if got == x_shape:
-        return "wrong-output-shape", (f"returned a tensor of x's own shape {x_shape}; the branch of this block puts out "
-                f"{expected}, and the two are added")
+        return "wrong-output-shape", (f"returned a tensor of x's own shape {x_shape}; the branch of this block "
+                                      f"puts out {expected}, and the two are added")
     problems = []
     if got[2:] != expected[2:] and _grew(got, x_shape):
         problems.append(f"height and width {got[2]} x {got[3]} from a {x_shape[2]} x {x_shape[3]} "
@@ -246,10 +249,10 @@ def _zero_pad_value_problem(out, expected, reference, x):
         return mistake.id, f"{mistake.name}: {mistake.explanation}"
     kept = x.shape[1]
     if same_values(out[:, :kept], expected[:, :kept]):
-        return "appended-channels-not-zero", ("the appended channels are not all zero (torch.empty leaves whatever was in memory; "
-                "ones or a copy of x are not zero-padding)")
-    return "wrong-values", ("the shape is right but the values differ from the reference's: check which pixels you "
-            "keep and in which channels x's values end up")
+        return "appended-channels-not-zero", ("the appended channels are not all zero (torch.empty leaves whatever "
+                                              "was in memory; ones or a copy of x are not zero-padding)")
+    return "wrong-values", ("the shape is right but the values differ from the reference's: check which pixels "
+                            "you keep and in which channels x's values end up")
 
 
 def _gradient_reaches_x(module, reference, x):
@@ -270,7 +273,8 @@ def _run_shortcut(result, module, x, call):
     if out is FAILED:
         return None
     if not isinstance(out, torch.Tensor):
-        result.fail("not-a-tensor", f"forward returned {type(out).__name__}, expected a tensor: end forward with return")
+        result.fail("not-a-tensor",
+                    f"forward returned {type(out).__name__}, expected a tensor: end forward with return")
         return None
     return out
 

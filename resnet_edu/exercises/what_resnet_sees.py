@@ -168,11 +168,13 @@ def _call(result, candidate, model, images, classes):
     if answer is FAILED:
         return None
     if any(module._forward_hooks for module in model.modules()):
-        result.fail("hook-left-attached", "a forward hook is still attached to the model after your function returned, so every "
+        result.fail("hook-left-attached",
+                    "a forward hook is still attached to the model after your function returned, so every "
                     "later forward pass runs it: record inside `with recording_outputs(...)`, or call "
                     "handle.remove() on the handle that register_forward_hook returned")
     if isinstance(answer, torch.Tensor) or not (isinstance(answer, (tuple, list)) and len(answer) == 2):
-        result.fail("not-maps-and-classes", f"expected (maps, classes), as grad_cam returns them; got {type(answer).__name__}: end "
+        result.fail("not-maps-and-classes",
+                    f"expected (maps, classes), as grad_cam returns them; got {type(answer).__name__}: end "
                     "with return maps, classes")
         return None
     return answer
@@ -205,7 +207,8 @@ def _compare(result, maps, expected, variants, what):
         result.fail(mistake.id, f"{what}: {mistake.explanation}")
         return
     if not torch.isfinite(maps).all():
-        result.fail("maps-not-finite", f"{what}: the maps contain NaN or infinite values; check each division (a map that is 0 "
+        result.fail("maps-not-finite",
+                    f"{what}: the maps contain NaN or infinite values; check each division (a map that is 0 "
                     "everywhere must stay 0)")
         return
     difference = (maps - expected).abs()
@@ -217,7 +220,8 @@ def _compare(result, maps, expected, variants, what):
     if ((peaks - 1).abs() > ATOL).any() and (peaks > ATOL).any():
         clues.append(f"the maps' largest values are {[round(p, 3) for p in peaks.tolist()]}, but each map "
                      "with any evidence peaks at 1")
-    result.fail("maps-differ", f"{what}: the maps differ from Grad-CAM's by up to {difference.max():.3g} (image {image}). "
+    result.fail("maps-differ",
+                f"{what}: the maps differ from Grad-CAM's by up to {difference.max():.3g} (image {image}). "
                 + ("; ".join(clues) + ". " if clues else "")
                 + "Go through the steps in order: the gradient of each image's class logit with respect to "
                   "the layer's output, averaged over the map (one weight per channel), the weighted sum of "
@@ -247,12 +251,14 @@ def _check_case(result, candidate, model, images, classes, expected_classes, wha
     predicted_maps, predicted = grad_cam(model, images, LAYER)
     if classes is not None and (used == predicted.tolist()
                                 or same_values(maps, predicted_maps)):
-        result.fail("predicted-class-used", f"{what}: these are the maps of each image's predicted class, {predicted.tolist()}; when "
+        result.fail("predicted-class-used",
+                    f"{what}: these are the maps of each image's predicted class, {predicted.tolist()}; when "
                     "classes is given, take the gradient of image i's logit for classes[i] (use the "
                     "prediction only when classes is None)")
         return
     if used != expected_classes.tolist():
-        result.fail("wrong-classes-returned", f"{what}: expected the classes {expected_classes.tolist()} back, the ones the maps are "
+        result.fail("wrong-classes-returned",
+                    f"{what}: expected the classes {expected_classes.tolist()} back, the ones the maps are "
                     f"for; got {used}")
         return
 

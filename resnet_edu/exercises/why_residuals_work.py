@@ -62,7 +62,8 @@ def _name_the_difference(out, residual_out, reference, x, twin, stage):
     with torch.no_grad():
         if same_values(out, residual_out):
             return "shortcuts-kept", ("the twin computes exactly what the residual stage computes: its shortcuts "
-                                      "are still there. What does a plain block add to its branch before the last ReLU?")
+                                      "are still there. What does a plain block add to its branch before the last "
+                                      "ReLU?")
         if same_values(out, _without_final_relus(reference, x)):
             return "no-final-relu", "the blocks end without their ReLU: a plain block is conv-BN-ReLU-conv-BN-ReLU."
     mine, theirs = _conv_weights(twin), _conv_weights(stage)
