@@ -130,6 +130,10 @@ def run(args, flags):
         raise UsageError("--resume continues the run in --out and --overwrite replaces it: give one of them")
     if args.resume:
         config, name, state = resumed_config(args, flags, out)
+        own = out / CHECKPOINT_NAME
+        if isinstance(args.resume, str) and own.exists() and own.resolve() != Path(args.resume).resolve():
+            raise UsageError(f"--out {out} already holds another run ({describe_run(out)}), which continuing "
+                             f"{args.resume} there would replace: give another --out")
     else:
         config, name = config_from_args(args)
         state = None

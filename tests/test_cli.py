@@ -205,3 +205,13 @@ def test_ctrl_c_later_names_the_checkpoint_and_the_command_that_continues(tmp_pa
     code, printed, err = cli(capsys, *command.split()[3:])
     assert code == 0, err
     assert json.loads((out / "metrics.json").read_text())["epochs_done"] == 2
+
+
+def test_continuing_a_checkpoint_into_a_folder_holding_another_run_is_refused(tmp_path, tiny, capsys):
+    first, second = tmp_path / "first", tmp_path / "second"
+    for out in (first, second):
+        assert cli(capsys, *QUICK, "--epochs", "1", "--data", tiny, "--out", out)[0] == 0
+    before = (second / "checkpoint.pt").read_bytes()
+    code, _, err = cli(capsys, "--resume", first / "checkpoint.pt", "--out", second, "--epochs", "2", "--data", tiny)
+    assert code == 2 and f"--out {second} already holds another run" in err and "give another --out" in err
+    assert (second / "checkpoint.pt").read_bytes() == before
