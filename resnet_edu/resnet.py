@@ -322,6 +322,13 @@ class CifarResNet(nn.Module):
 
 def cifar_resnet(depth, plain=False, **kwargs):
     """ResNet-``depth`` for CIFAR-10 (depth = 6n + 2), or its plain twin with ``plain=True``."""
+    if kwargs.get("weights") is not None or kwargs.get("pretrained"):
+        raise ValueError(f"torchvision publishes no weights for the paper's CIFAR-10 networks (resnet{depth}, "
+                         f"plain{depth}), so weights= and pretrained= do not apply: train one with "
+                         f"resnet_edu.train.fit, or load a network the course trained with "
+                         f"resnet_edu.trained.load(name) (resnet_edu.trained.available() lists them)")
+    for name in ("weights", "pretrained"):  # None or False: no weights, as asked
+        kwargs.pop(name, None)
     if not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
         raise ValueError(f"depth must be 6n + 2 for a whole number n >= 1 (20, 32, 44, 56, 110 in the paper); "
                          f"got {depth!r}")

@@ -85,3 +85,14 @@ def test_weights_that_do_not_fit_are_named_key_by_key(published):
     with pytest.raises(ValueError, match=r"fc.bias missing from the weights.*layer1.0.conv1.weight: \(1,\) in the "
                                          r"weights, \(64, 64, 3, 3\) in the model"):
         resnet_module.resnet18(weights="DEFAULT")
+
+
+def test_the_cifar_family_says_torchvision_has_no_weights_for_it():
+    from resnet_edu.resnet import build, resnet20
+
+    with pytest.raises(ValueError, match=r"torchvision publishes no weights for the paper's CIFAR-10 networks.*"
+                                         r"resnet_edu.trained.load\(name\)"):
+        resnet20(weights="DEFAULT")
+    with pytest.raises(ValueError, match="no weights for the paper's CIFAR-10 networks"):
+        build("plain20", pretrained=True)
+    assert build("resnet20", weights=None).fc.out_features == 10
