@@ -147,7 +147,7 @@ def check_deletion_predictions(answers, residual_drops=None, plain_accuracy_with
     if residual_drops is None or plain_accuracy_without is None:
         with checking("deletion_predictions", "Checking your predictions about deleted blocks",
                       DELETION_MISTAKES) as result:
-            result.fail("no-measurements", "no measurements to check against: run the sweep of section 4 first, then "
+            result.fail("no-measurements", "no measurements to check against: run the sweep of section 5 first, then "
                         "check_deletion_predictions(my_predictions, drops, without['plain56'])")
         return result
     questions = [
@@ -155,7 +155,7 @@ def check_deletion_predictions(answers, residual_drops=None, plain_accuracy_with
                  lambda: max(residual_drops, key=residual_drops.get).split(".")[0],
                  hint="'layer1', 'layer2' or 'layer3'. Deleting any residual block leaves its shortcut: whose "
                       "branch changes the signal most for the blocks after it? Veit et al. found the blocks "
-                      "that downsample for a fully trained ResNet-110; a briefly trained network may differ."),
+                      "that downsample for a fully trained ResNet-110; a network trained for fewer steps may differ."),
         Question("plain_accuracy_without_layer2.4", "plain-56's test accuracy with block layer2.4 deleted",
                  lambda: plain_accuracy_without["layer2.4"], tolerance=0.3,
                  hint="a fraction from 0 to 1 (within 30% of the measured value). What do the blocks after it "

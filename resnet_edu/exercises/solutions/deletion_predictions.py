@@ -1,5 +1,5 @@
 """Notebook 06, exercise 2: what deleting blocks does, reasoned out. The checked answers are the
-measurements of your own run (the sweep in section 4), so this file gives the reasoning and an
+measurements of the run (the sweep in section 5), so this file gives the reasoning and an
 example of predictions, not the measured values.
 
 worst_stage: deleting a residual block leaves its shortcut, so the signal always gets through;
@@ -11,8 +11,8 @@ what changes is what the blocks after it receive. Two candidates to weigh:
   built from half the features it was trained on. Veit et al. (2016) found these blocks mattered most
   in a fully trained ResNet-110, though only modestly;
 * the first blocks (layer1): every later block was trained on what they made of the stem's output.
-Which one your network depends on most is what your sweep measures; a network trained for a few
-hundred steps may answer differently from a fully trained one.
+Which one the network depends on most is what the sweep measures; a network trained for a ninth
+of the paper's steps may answer differently from a fully trained one.
 
 plain_accuracy_without_layer2.4: a plain network has one path. Without layer2.4, layer2.5 receives
 layer2.3's output, which it never saw in training, and every block after it compounds the mismatch.
