@@ -67,7 +67,8 @@ def main(argv=None):
     parser.add_argument("--note", help="a sentence saved with the results and shown in the report (how the "
                                        "machine was set up, e.g. kernels limited with ATEN_CPU_CAPABILITY)")
     parser.add_argument("--smoke", action="store_true",
-                        help="a seconds-long run on tiny batches to check the harness (results not saved to the README)")
+                        help="a seconds-long run on tiny batches to check the harness "
+                             "(results not saved to the README)")
     args = parser.parse_args(argv)
     parts = set(args.only or PARTS)
     gpu = torch.cuda.is_available()

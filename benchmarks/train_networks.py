@@ -48,9 +48,11 @@ def train_one(name, data, split, args, device, code):
     config = recipe("paper", model=name, epochs=args.epochs, device=str(device), progress=False, live_plot=False,
                     out_dir=str(args.runs / name), **({"batch_size": 32, "eval_batch_size": 250} if args.smoke else {}))
     resume = (args.runs / name / "checkpoint.pt").exists()
-    log = lambda epoch, h: print(f"{name} epoch {epoch}/{config.epochs}: training error {1 - h.train_acc[-1]:.2%}, "
-                                 f"held-out error {1 - h.test_acc[-1]:.2%}, {h.seconds[-1]:.0f} s "
-                                 f"({h.images_per_second[-1]:.0f} images/s)", flush=True)
+
+    def log(epoch, h):
+        print(f"{name} epoch {epoch}/{config.epochs}: training error {1 - h.train_acc[-1]:.2%}, held-out error "
+              f"{1 - h.test_acc[-1]:.2%}, {h.seconds[-1]:.0f} s ({h.images_per_second[-1]:.0f} images/s)", flush=True)
+
     start = time.time()
     history = fit(build_model(config), split, config, resume=resume or None, callback=log)
     if history.status != "finished":

@@ -308,29 +308,3 @@ def strict_load_works(model, state_dict):
         return True
     except RuntimeError:
         return False
-
-
-# Pretrained weights, only where they can be had: the notebooks and the tests also run offline.
-
-def torchvision_pretrained(name, weights, timeout=3.0, host="download.pytorch.org"):
-    """torchvision's model ``name`` with ``weights`` (e.g. ``"resnet18"``,
-    ``ResNet18_Weights.IMAGENET1K_V1``) and None, or
-    None and the reason it was skipped: the file is neither in torch.hub's cache nor downloadable
-    (the server does not answer within ``timeout`` seconds), or loading it failed. Never raises for
-    a missing network, never hangs."""
-    import os
-    import socket
-
-    import torchvision
-
-    cached = os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(weights.url))
-    if not os.path.exists(cached):
-        try:
-            socket.create_connection((host, 443), timeout=timeout).close()
-        except OSError:
-            return None, (f"{os.path.basename(weights.url)} is not in torch.hub's cache (the folder "
-                          f"torch.hub.get_dir() names) and {host} cannot be reached (no internet).")
-    try:
-        return getattr(torchvision.models, name)(weights=weights), None
-    except Exception as error:  # a proxy, a broken connection, a corrupt cache file
-        return None, f"loading the pretrained weights failed: {type(error).__name__}: {error}"

@@ -1,15 +1,12 @@
 """Measured counts: MACs reproduce torchvision's published figures; per-stage counts add up."""
 
 import pytest
-import torch
-
 from torch import nn
 
 from resnet_edu.measure import (
     WHOLE_MAP, compare_with_torchvision, copy_weights, count_macs, count_parameters, feature_map_sides,
     format_table, growth_per_step, growth_table, macs_by_stage, medians_over_seeds, parameters_by_stage,
     pooling_by_image_size, shape_trace, sizes_pooled_whole, stage_table, strict_load_works, sweep_table,
-    torchvision_pretrained,
 )
 from resnet_edu.resnet import build
 
@@ -91,12 +88,3 @@ def test_pooling_by_image_size_fixed_window_against_adaptive():
 def test_strict_load_works():
     assert strict_load_works(build("resnet18"), build("resnet18").state_dict())
     assert not strict_load_works(build("resnet18"), build("resnet34").state_dict())
-
-
-def test_torchvision_pretrained_offline_says_why(tmp_path, monkeypatch):
-    import torchvision
-
-    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))  # an empty cache
-    model, reason = torchvision_pretrained("resnet18", torchvision.models.ResNet18_Weights.IMAGENET1K_V1,
-                                           timeout=1, host="download.invalid")
-    assert model is None and "cannot be reached" in reason
