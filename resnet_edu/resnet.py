@@ -6,7 +6,9 @@ order, the same shapes, the same initialisation and the same computation, so
 ``load_state_dict(torchvision_model.state_dict(), strict=True)`` works in both directions.
 """
 
+import contextlib
 import functools
+import io
 import warnings
 
 import torch
@@ -204,9 +206,12 @@ def torchvision_weights(name, weights=None, pretrained=None):
 def load_torchvision_weights(model, weights, progress=True):
     """Copy torchvision's published ``weights`` (a member of its weights enum) into ``model``, checking
     every name and shape first (they must match exactly: the course's claim that this is
-    torchvision's model). torchvision downloads them once into torch's hub cache."""
+    torchvision's model). torchvision downloads them once into torch's hub cache; progress=False
+    downloads quietly (no progress bar, no "Downloading" line)."""
+    quiet = contextlib.nullcontext() if progress else contextlib.redirect_stdout(io.StringIO())  # torch.hub's line
     try:
-        state = weights.get_state_dict(progress=progress, check_hash=True)
+        with quiet:
+            state = weights.get_state_dict(progress=progress, check_hash=True)
     except Exception as error:  # no internet, a proxy, a damaged download
         cache = f"{torch.hub.get_dir()}/checkpoints"
         raise WeightsUnavailableError(
