@@ -22,7 +22,7 @@ from resnet_edu import blocks
 from resnet_edu.blocks import BasicBlock, PreActBasicBlock, ZeroPadShortcut, block_kind
 from resnet_edu.exercises.engine import solution_names
 from resnet_edu.exercises.residual_block import (WIDTH_QUESTIONS, ZERO_INIT_QUESTIONS, check_width_prediction,
-                                                 check_zero_init_predictions, gradient_norms, make_stack,
+                                                 check_zero_init_predictions, make_stack, stack_gradient_norms,
                                                  plain_growth_per_block, tensors_with_gradient, zero_init_stack)
 from resnet_edu.measure import count_parameters
 
@@ -210,7 +210,7 @@ def test_the_notebook_defines_the_stacks_of_sections_5_and_6():
 
 @pytest.mark.parametrize("kind", ["plain", "residual", "preact"])
 def test_the_checkers_measure_what_the_notebook_measures(kind):
-    assert notebook_definitions()["gradient_norms"](kind, 5, seed=1) == gradient_norms(kind, 5, seed=1)
+    assert notebook_definitions()["gradient_norms"](kind, 5, seed=1) == stack_gradient_norms(kind, 5, seed=1)
 
 
 def test_the_stack_without_bn_is_the_plain_stack_minus_its_bns():

@@ -6,7 +6,7 @@ Notebook 01 checks the Identity Block alone (``identity_only=True``); notebook 0
 block, Identity and Conv Blocks, with the same function. The mistakes are computed from the
 reference, :class:`resnet_edu.blocks.BasicBlock`. The questions are answered by measuring, with
 the gradient experiment of the notebook's section 5 rebuilt here (``make_stack``,
-``gradient_norms``: the notebook's own code, which a test compares with this one).
+``stack_gradient_norms``: the notebook's own code, which a test compares with this one).
 """
 
 import functools
@@ -16,7 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..blocks import BasicBlock, PreActBasicBlock
+from ..blocks import BasicBlock, PlainBlock, PreActBasicBlock
+from ..resnet import init_weights
 from .engine import REFERENCE_MISTAKES, Case, Mistake, catalogue, check_against_reference, checking, is_buildable
 from .predictions import PREDICTION_MISTAKES, Question, check_predictions
 
@@ -92,27 +93,17 @@ def check_basic_block(candidate_class, identity_only=False):
 # ---------------------------------------------------------------- exercise 2: predict, then check
 
 
-class PlainBlock(BasicBlock):
-    """BasicBlock's layers without the shortcut: out = ReLU(F(x))."""
-
-    def forward(self, x):
-        out = self.relu(self.bn1(self.conv1(x)))
-        return self.relu(self.bn2(self.conv2(out)))
-
-
 KINDS = {"plain": PlainBlock, "residual": BasicBlock, "preact": PreActBasicBlock}
 
 
 def make_stack(kind, depth, channels=16):
     """``depth`` blocks of one kind ("plain", "residual", "preact") with torchvision's initialisation."""
     stack = nn.Sequential(*[KINDS[kind](channels, channels) for _ in range(depth)])
-    for m in stack.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+    init_weights(stack)
     return stack
 
 
-def gradient_norms(kind, depth, seed=0, channels=16):
+def stack_gradient_norms(kind, depth, seed=0, channels=16):
     """Norm of the gradient of each block's conv1 weight, first block first (BN in training mode,
     mean squared error to a random target), as in the notebook's section 5."""
     torch.manual_seed(seed)
@@ -130,7 +121,7 @@ def plain_growth_per_block(channels, shallow=8, deep=24, seeds=(0, 1, 2)):
     each the median over ``seeds``."""
     def first(depth):
         with torch.random.fork_rng(devices=[]):
-            return statistics.median(gradient_norms("plain", depth, seed, channels)[0] for seed in seeds)
+            return statistics.median(stack_gradient_norms("plain", depth, seed, channels)[0] for seed in seeds)
     return (first(deep) / first(shallow)) ** (1 / (deep - shallow))
 
 

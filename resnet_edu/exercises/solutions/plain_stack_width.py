@@ -7,7 +7,7 @@ In the notebook, use your own gradient_norms with channels=64; it is the same fu
 
 import statistics
 
-from resnet_edu.exercises.residual_block import gradient_norms
+from resnet_edu.exercises.residual_block import stack_gradient_norms as gradient_norms
 
 
 def first_block_gradient(depth, channels):
