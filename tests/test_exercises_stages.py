@@ -5,6 +5,7 @@ import re
 import runpy
 
 import torch
+import torchvision
 from torch import nn
 
 from _checker_results import assert_names, assert_passes, mistakes
@@ -15,21 +16,27 @@ from resnet_edu.exercises.solutions.bottleneck import MyBottleneck
 from resnet_edu.exercises.solutions.stage import make_stage
 from resnet_edu.measure import count_parameters
 from resnet_edu.resnet import make_stage as reference_stage
-from resnet_edu.resnet import resnet18, resnet34, resnet50
+from resnet_edu.resnet import resnet50
 
 
 # ---------------------------------------------------------------- the references are resnet_edu's
 
 
-def test_reference_stage_is_the_stage_resnet_builds():
-    for model, block, layers in ((resnet18(), BasicBlock, (2, 2, 2, 2)),
-                                 (resnet34(), BasicBlock, (3, 4, 6, 3)),
-                                 (resnet50(), Bottleneck, (3, 4, 6, 3))):
-        in_channels = 64
+def test_reference_stage_computes_what_torchvisions_stage_computes():
+    """make_stage, given torchvision's weights for a stage, gives torchvision's outputs: the stride,
+    the channels and the block kinds are right, not only the names and shapes of the weights."""
+    torch.manual_seed(0)
+    for name, block, layers in (("resnet18", BasicBlock, (2, 2, 2, 2)), ("resnet50", Bottleneck, (3, 4, 6, 3))):
+        theirs = getattr(torchvision.models, name)().eval()
+        x, in_channels = torch.randn(2, 64, 16, 16), 64
         for i, (width, stride) in enumerate(zip((64, 128, 256, 512), (1, 2, 2, 2))):
-            stage = reference_stage(block, in_channels, width, layers[i], stride)
-            stage.load_state_dict(getattr(model, f"layer{i + 1}").state_dict(), strict=True)
-            in_channels = width * block.expansion
+            stage = reference_stage(block, in_channels, width, layers[i], stride).eval()
+            their_stage = getattr(theirs, f"layer{i + 1}")
+            stage.load_state_dict(their_stage.state_dict(), strict=True)
+            with torch.no_grad():
+                expected = their_stage(x)
+                assert torch.allclose(stage(x), expected, atol=1e-5), f"{name} layer{i + 1}"
+            x, in_channels = expected, width * block.expansion
 
 
 def test_solutions_build_the_same_modules_as_the_package():
