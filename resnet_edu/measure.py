@@ -30,6 +30,13 @@ def _example_input(model, image_size, batch_size=1):
                        device=parameter.device)
 
 
+def on_meta(build, *args, **kwargs):
+    """``build(*args, **kwargs)`` on PyTorch's ``meta`` device: every shape and no values, built in
+    no time. Counting parameters and MACs and tracing shapes need no more."""
+    with torch.device("meta"):
+        return build(*args, **kwargs)
+
+
 def count_parameters(model):
     """Number of trainable numbers in the model (BN running statistics are buffers, not counted)."""
     return sum(p.numel() for p in model.parameters())

@@ -11,12 +11,11 @@ checker recognises, the notebook measures and the solutions use.
 import copy
 import functools
 
-import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..blocks import Bottleneck
-from ..measure import count_macs, count_parameters
+from ..measure import count_macs, count_parameters, on_meta
 from ..resnet import ResNet, resnet50, resnet101, stride_on_first_1x1
 from .engine import (REFERENCE_MISTAKES, Case, Mistake, catalogue, check_facts_then_reference, checking,
                      describe_conv, is_buildable)
@@ -203,8 +202,7 @@ def check_bottleneck(candidate_class):
 def _measure(build, v1=False):
     """(parameters, MACs at 224x224) of a model built on the meta device (shapes, no values),
     with the stride on the 3x3 (v1.5) or, if ``v1``, on the first 1x1."""
-    with torch.device("meta"):
-        model = build()
+    model = on_meta(build)
     if v1:
         stride_on_first_1x1(model)
     return count_parameters(model), count_macs(model)

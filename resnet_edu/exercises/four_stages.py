@@ -12,7 +12,7 @@ import torch
 
 from ..blocks import BasicBlock, Bottleneck, block_kind
 from ..inside import kept_as_is
-from ..measure import count_macs, count_parameters
+from ..measure import count_macs, count_parameters, on_meta
 from ..resnet import ResNet, make_stage, resnet18, resnet50
 from .engine import (FAILED, REFERENCE_MISTAKES, Case, Mistake, call_learner, catalogue, check_facts_then_reference,
                      checking, explain_exception, is_buildable, matching_mistake, randomise_batchnorm,
@@ -133,12 +133,6 @@ def check_stage(candidate_function):
 # ---------------------------------------------------------------------------------------- exercise 2
 
 
-def _on_meta(build, *args, **kwargs):
-    """A model with every shape and no values: counting parameters, MACs and shapes needs no more."""
-    with torch.device("meta"):
-        return build(*args, **kwargs)
-
-
 def conv_block_names(model):
     """The Conv Blocks of a ResNet as a set of names such as {'layer2[0]'}."""
     return {f"{stage}[{i}]" for stage in ("layer1", "layer2", "layer3", "layer4")
@@ -147,24 +141,24 @@ def conv_block_names(model):
 
 RESNET18_QUESTIONS = [
     Question("parameters_100_classes", "1. parameters of resnet18(num_classes=100)",
-             lambda: count_parameters(_on_meta(resnet18, num_classes=100)),
+             lambda: count_parameters(on_meta(resnet18, num_classes=100)),
              hint="Only the classifier depends on the number of classes: it has 512 weights and one "
                   "bias per class; start from ResNet18's 11,689,512 parameters."),
     Question("layer4_shape_600x400",
              "2. the shape leaving layer4 for one image 600 pixels high and 400 wide, (N, C, H, W)",
-             lambda: tuple(_on_meta(resnet18).forward_features(
+             lambda: tuple(on_meta(resnet18).forward_features(
                  torch.empty(1, 3, 600, 400, device="meta")).shape),
              hint="How many times do the stem and the stages halve the height and the width, and which "
                   "way do they round an odd side? Work out the height and the width separately, and give "
                   "all four numbers as a tuple, the batch of one included."),
     Question("bottleneck_conv_blocks", "3. the Conv Blocks of ResNet(Bottleneck, [2, 3, 4, 3])",
-             lambda: conv_block_names(_on_meta(ResNet, Bottleneck, [2, 3, 4, 3])),
+             lambda: conv_block_names(on_meta(ResNet, Bottleneck, [2, 3, 4, 3])),
              hint="A block needs a projection where the stride or the channel count changes: compare "
                   "the channels that flow into each block with the channels it gives out (a block of "
                   "width w gives out w * block.expansion). Name the blocks as a set of strings such as "
                   "{'layer2[1]', 'layer3[2]'} (the index counts from 0)."),
     Question("gmacs_at_448", "4. G MACs of ResNet18 for one 448x448 image (within 2%)",
-             lambda: count_macs(_on_meta(resnet18), image_size=448) / 1e9, tolerance=0.02,
+             lambda: count_macs(on_meta(resnet18), image_size=448) / 1e9, tolerance=0.02,
              hint="A convolution's MACs are its output pixels times its weights. How many more output "
                   "pixels does every convolution have at 448x448 than at 224x224 (1.814 G MACs)?"),
 ]

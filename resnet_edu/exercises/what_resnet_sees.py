@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from ..inside import grad_cam, kept_as_is, recording_outputs
+from ..measure import on_meta
 from ..resnet import resnet18
 from .engine import (ATOL, FAILED, Mistake, call_learner, catalogue, checking, explain_exception, matching_mistake,
                      randomise_batchnorm, reporting_crashes, same_values)
@@ -302,8 +303,7 @@ def smallest_side_for(stem, side=4, layer="layer4"):
     """The smallest square image for which ResNet18 with ``stem`` gives ``layer`` a map of at least
     ``side`` x ``side``, measured on the meta device (shapes only, no arithmetic). A larger image never
     gives a smaller map, so a bisection over the sizes finds it."""
-    with torch.device("meta"):
-        model = resnet18(num_classes=10, stem=stem).eval()
+    model = on_meta(resnet18, num_classes=10, stem=stem).eval()
 
     def map_side(size):
         with recording_outputs(model, [layer]) as outputs:
