@@ -38,4 +38,6 @@ def test_a_machine_path_in_an_output_is_reported():
 def test_a_cell_tagged_remove_output_is_stored_without_output():
     cell = {"cell_type": "code", "metadata": {"tags": ["remove-output"]}, "source": ["check(my_block)\n"],
             "outputs": [{"output_type": "stream", "name": "stdout", "text": ["FAIL  the answer\n"]}]}
-    assert tidy_notebooks.tidy_cell(cell)["outputs"] == []
+    tidied = tidy_notebooks.tidy_cell(cell)
+    assert tidied["outputs"] == []
+    assert "nbval-ignore-output" in tidied["metadata"]["tags"]  # nothing stored, so nothing to compare

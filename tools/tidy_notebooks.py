@@ -13,8 +13,9 @@ Run it after executing a notebook. What it does to each notebook:
   notebook stores the figure a widget draws, not the widget (a live kernel still shows it);
 * consecutive stream outputs of one kind are joined into one, and the execution-timing metadata
   that Jupyter adds to every cell is removed;
-* a cell tagged ``remove-output`` (the tag Jupyter Book and nbconvert know) keeps no output: an
-  exercise whose report would give its answer away is stored without it.
+* a cell tagged ``remove-output`` (the tag Jupyter Book and nbconvert know) keeps no output (an
+  exercise whose report would give its answer away is stored without it) and is tagged
+  ``nbval-ignore-output`` too, since nbval has no stored output to compare it with.
 
 ``--check`` also reports notebooks over :data:`MAX_BYTES` and stored outputs that show an absolute
 path of the machine they ran on.
@@ -45,8 +46,9 @@ def tidy_cell(cell):
     if tags:
         cell["metadata"]["tags"] = tags
     cell["source"] = MARKER.sub("", source).splitlines(keepends=True)
-    if "remove-output" in tags:
+    if "remove-output" in tags:  # stored without output, so nbval has nothing to compare it with
         cell["outputs"] = []
+        tags += [] if "nbval-ignore-output" in tags else ["nbval-ignore-output"]
     outputs = []
     for output in cell["outputs"]:
         if WIDGET in output.get("data", {}):
