@@ -9,6 +9,8 @@ documentation lists MACs under the heading "GFLOPS" (1.81 for ResNet18 at 224x22
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from .resnet import load_checked
+
 STAGES = ("stem", "layer1", "layer2", "layer3", "layer4", "head")
 _STEM = ("conv1", "bn1", "relu", "maxpool")
 _HEAD = ("avgpool", "fc")
@@ -134,25 +136,9 @@ def format_table(rows):
 
 
 def copy_weights(source, target):
-    """Copy every parameter and buffer from source into target, checking each key and shape first.
-
-    Raises a ValueError listing the missing, unexpected and mismatched keys, so a learner sees
-    exactly where two models differ (the pattern of nanoGPT's ``from_pretrained``).
-    """
-    src, dst = source.state_dict(), target.state_dict()
-    missing = [k for k in dst if k not in src]
-    unexpected = [k for k in src if k not in dst]
-    mismatched = [f"{k}: {tuple(src[k].shape)} vs {tuple(dst[k].shape)}"
-                  for k in dst if k in src and src[k].shape != dst[k].shape]
-    if missing or unexpected or mismatched:
-        raise ValueError(
-            "the two models' state_dicts differ, so the weights cannot be copied:\n"
-            f"  keys only in the target ({len(missing)}): {missing[:5]}\n"
-            f"  keys only in the source ({len(unexpected)}): {unexpected[:5]}\n"
-            f"  shapes that differ ({len(mismatched)}): {mismatched[:5]}"
-        )
-    target.load_state_dict(src, strict=True)
-    return target
+    """Copy every parameter and buffer from source into target, checking each key and shape first
+    (:func:`resnet_edu.resnet.load_checked`): a ValueError lists where the two models differ."""
+    return load_checked(target, source.state_dict(), "the source model's weights")
 
 
 @torch.no_grad()

@@ -219,14 +219,24 @@ def load_torchvision_weights(model, weights, progress=True):
             f"They are downloaded once ({weights.url.rsplit('/', 1)[-1]}) into {cache}: connect to the internet "
             f"and try again, or copy that file there from a machine that has it, or build the model without "
             f"weights (weights=None) to train it yourself.") from error
+    return load_checked(model, state, f"torchvision's {weights}")
+
+
+def load_checked(model, state, source):
+    """Load the state_dict ``state`` into ``model`` after checking every key and shape, so that a
+    mismatch names where the two differ (the pattern of nanoGPT's ``from_pretrained``); ``source``
+    names where the weights come from, for the message."""
     own = model.state_dict()
-    problems = [f"{k} missing from the weights" for k in own if k not in state]
-    problems += [f"{k} not in the model" for k in state if k not in own]
-    problems += [f"{k}: {tuple(state[k].shape)} in the weights, {tuple(own[k].shape)} in the model"
-                 for k in own if k in state and state[k].shape != own[k].shape]
-    if problems:
-        raise ValueError(f"torchvision's {weights} do not fit this model: {'; '.join(problems[:3])}"
-                         + (f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""))
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    mismatched = [f"{k}: {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
+                  for k in own if k in state and state[k].shape != own[k].shape]
+    if missing or unexpected or mismatched:
+        raise ValueError(
+            f"{source} do not fit this model, so they cannot be loaded:\n"
+            f"  keys only in the model ({len(missing)}): {missing[:5]}\n"
+            f"  keys only in the weights ({len(unexpected)}): {unexpected[:5]}\n"
+            f"  shapes that differ, weights vs model ({len(mismatched)}): {mismatched[:5]}")
     model.load_state_dict(state, strict=True)
     return model
 

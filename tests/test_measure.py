@@ -59,7 +59,7 @@ def test_compare_with_torchvision_reports_zero_difference(name):
 
 
 def test_copy_weights_names_what_differs():
-    with pytest.raises(ValueError, match="shapes that differ \\(1\\).*conv1.weight"):
+    with pytest.raises(ValueError, match="shapes that differ, weights vs model \\(1\\).*conv1.weight"):
         copy_weights(build("resnet18"), build("resnet18", stem="cifar"))
 
 
