@@ -23,10 +23,11 @@ from .predictions import PREDICTION_MISTAKES, Question, check_predictions
 from .residual_block import residual_mistakes, shortcut
 
 
-def _bottleneck_branch(ref, x, relu_after_3x3=True):
+def _bottleneck_branch(ref, x, relu_after_3x3=True, last_bn=True):
     out = F.relu(ref.bn1(ref.conv1(x)))
     out = ref.bn2(ref.conv2(out))
-    return ref.bn3(ref.conv3(F.relu(out) if relu_after_3x3 else out))
+    out = ref.conv3(F.relu(out) if relu_after_3x3 else out)
+    return ref.bn3(out) if last_bn else out
 
 
 V1_MISTAKE = Mistake(
@@ -63,6 +64,7 @@ PROJECTION_ROLE = ("the projection", lambda c, w: (c, 4 * w, (1, 1)))
 
 LAYOUT_MISTAKES = {  # what the facts of the exercise can report, before the generic checks
     "missing-expansion": "the class attribute expansion is not 4",
+    "wrong-expansion": "the expanding 1x1 gives out another multiple of width than 4",
     "missing-projection": "no projection where the stride or the channels change",
     "needless-projection": "a projection where the shortcut can be x itself",
     "unstrided-projection": "the projection does not carry the block's stride",
@@ -108,6 +110,15 @@ def _check_projection(result, block, case, convs):
     """Whether the shortcut projects exactly where it must, with the block's stride."""
     in_channels, width = case.args
     stride = case.kwargs["stride"]
+    expanding = [m for m in block.modules() if isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1)
+                 and m.in_channels == width and m.out_channels != width]
+    if expanding and all(m.out_channels != 4 * width for m in expanding):
+        out = expanding[0].out_channels
+        result.fail("wrong-expansion",
+                    f"the expanding 1x1 gives out {out} channels ({out / width:g} x width), expected 4 x width = "
+                    f"{4 * width}: a bottleneck widens its output four times (expansion = 4), and the shortcut, "
+                    "projection or not, follows from that. Build the last 1x1 with width * self.expansion.")
+        return
     must_project = Bottleneck(in_channels, width, stride).downsample is not None
     projects = len([m for m in block.modules() if isinstance(m, nn.Conv2d)]) > 3
     projection = (convs or {}).get(PROJECTION_ROLE[0])
@@ -240,9 +251,9 @@ RESNET50_QUESTIONS = [
                   "than ResNet50?"),
     Question("resnet101_v15_extra_percent",
              "4. that extra as a percentage of ResNet101's MACs in v1 (224x224)",
-             lambda: _v15_extra_percent(resnet101), tolerance=0.05,
-             hint="Divide question 3's extra by ResNet101's MACs in v1: its v1.5 MACs (in the table "
-                  "of the family) less that extra. Then times 100."),
+             lambda: _v15_extra_percent(resnet101), tolerance=0.01,
+             hint="Divide question 3's extra by ResNet101's MACs in v1, not v1.5: its v1.5 MACs (in the "
+                  "table of the family) less that extra. Then times 100."),
 ]
 
 

@@ -27,14 +27,16 @@ def shortcut(block, x):
     return x if block.downsample is None else block.downsample(x)
 
 
-def _branch(ref, x, relu_inside=True):
+def _branch(ref, x, relu_inside=True, last_bn=True):
     out = ref.bn1(ref.conv1(x))
-    return ref.bn2(ref.conv2(F.relu(out) if relu_inside else out))
+    out = ref.conv2(F.relu(out) if relu_inside else out)
+    return ref.bn2(out) if last_bn else out
 
 
 def residual_mistakes(branch, last_bn):
-    """The three mistakes any residual block can make around its addition, for a block whose
-    residual branch the reference computes as ``branch(reference, x)`` and ends with ``last_bn``."""
+    """The five mistakes any residual block can make around its addition, for a block whose
+    residual branch the reference computes as ``branch(reference, x)`` and ends with the BN named
+    ``last_bn`` (``branch(reference, x, last_bn=False)`` stops before it)."""
     return [
         Mistake("relu-before-addition", "ReLU before the addition",
                 lambda r, x: F.relu(F.relu(branch(r, x)) + shortcut(r, x)),
@@ -46,6 +48,15 @@ def residual_mistakes(branch, last_bn):
         Mistake("shortcut-never-added", "the shortcut is never added", lambda r, x: F.relu(branch(r, x)),
                 "the block computes ReLU(F(x)): a plain block, not a residual one. Add x (or "
                 "downsample(x)) to the branch before the final ReLU."),
+        Mistake("shortcut-added-before-bn", f"shortcut added before {last_bn}",
+                lambda r, x: F.relu(getattr(r, last_bn)(branch(r, x, last_bn=False) + shortcut(r, x))),
+                f"x is added to the last convolution's output and the sum goes through {last_bn}, so BN "
+                f"rescales the shortcut too and x no longer passes through unchanged. Add the shortcut after "
+                f"{last_bn}: out = relu({last_bn}(...) + identity)."),
+        Mistake("relu-moved-before-addition", "ReLU before the addition only (no ReLU after it)",
+                lambda r, x: F.relu(branch(r, x)) + shortcut(r, x),
+                f"the ReLU is applied to the branch and then x is added. Move it after the addition: "
+                f"out = relu({last_bn}(...) + identity)."),
     ]
 
 
@@ -57,15 +68,6 @@ BASIC_BLOCK_MISTAKES = residual_mistakes(_branch, "bn2") + [
                 r.bn2(r.conv2(r.bn1(F.relu(r.conv1(x))))) + shortcut(r, x)),
             "the first unit runs conv-ReLU-BN. The block's order is conv1, bn1, ReLU, conv2, bn2: "
             "each BN normalises the output of the convolution right in front of it."),
-    Mistake("shortcut-added-before-bn", "shortcut added before bn2",
-            lambda r, x: F.relu(r.bn2(r.conv2(F.relu(r.bn1(r.conv1(x)))) + shortcut(r, x))),
-            "x is added to conv2's output and the sum goes through bn2, so BN rescales the shortcut "
-            "too and x no longer passes through unchanged. Add the shortcut after bn2: "
-            "out = relu(bn2(conv2(...)) + identity)."),
-    Mistake("relu-moved-before-addition", "ReLU before the addition only (no ReLU after it)",
-            lambda r, x: F.relu(_branch(r, x)) + shortcut(r, x),
-            "the ReLU is applied to the branch and then x is added. Move it after the addition: "
-            "out = relu(bn2(conv2(...)) + identity)."),
 ]
 
 IDENTITY_CASE = Case("Identity Block", (64, 64), {"stride": 1}, (4, 64, 8, 8))
