@@ -33,7 +33,7 @@ RIGHT = {"parameters_100_classes": 11_227_812, "layer4_shape_600x400": (1, 512, 
 TRUTHS = ("11227812", "11,227,812", "(1, 512, 19, 13)", "19, 13", "layer1[0]", "7.25")
 
 
-# ---------------------------------------------------------------- exercise 2: check_resnet18_predictions
+# ---------------------------------------------------------------- exercise 1: check_resnet18_predictions
 
 
 def test_empty_predictions_fail_one_line_each_and_give_nothing_away(capsys):
@@ -69,6 +69,14 @@ def test_a_list_of_names_counts_as_the_set(capsys):
     assert_passes(check_resnet18_predictions(answers), capsys)
 
 
+def test_pytorchs_module_names_and_numpy_or_torch_numbers_count_too(capsys):
+    import numpy as np
+
+    answers = dict(RIGHT, bottleneck_conv_blocks={"layer1.0", "layer2.0", "layer3.0", "layer4.0"},
+                   parameters_100_classes=np.int64(11_227_812), gmacs_at_448=torch.tensor(7.255))
+    assert_passes(check_resnet18_predictions(answers), capsys)
+
+
 def test_answers_that_are_not_a_dict_are_reported_not_raised():
     assert mistakes(check_resnet18_predictions([11_227_812])) == ["answers-not-a-dict"]
 
@@ -101,6 +109,7 @@ def test_the_stored_exercise_outputs_give_no_answer_away():
     stage = _stored_output("check_stage(make_stage)")
     assert stage.count("FAIL  expected") == 3  # the empty starter: only the number of blocks is named
     assert "instead of" not in stage and "flow into it" not in stage  # no stride, no bookkeeping
+    assert "Conv Block" not in stage and "Identity Block" not in stage  # exercise 1, question 3 asks for them
 
 
 def test_the_empty_starter_stage_is_told_only_how_many_blocks_are_missing():

@@ -1,5 +1,5 @@
-"""The checkers of notebook 03: ``check_stage`` (exercise 1, the stage builder),
-``check_resnet18_predictions`` (exercise 2, predict, then check) and ``check_resnet_forward`` (the
+"""The checkers of notebook 03: ``check_resnet18_predictions`` (exercise 1, predict, then check),
+``check_stage`` (exercise 2, the stage builder) and ``check_resnet_forward`` (the
 forward pass of the ResNet class, written out).
 
 A learner's ``make_stage(block, in_channels, width, num_blocks, stride)`` is built for stages of
@@ -7,6 +7,8 @@ ResNet18, ResNet34 and ResNet50 and compared with :func:`resnet_edu.resnet.make_
 ResNet builds its four stages with: first the facts of a stage (how many blocks, which one gets
 the stride, the in_channels bookkeeping, which blocks project), then the engine's generic checks.
 """
+
+import re
 
 import torch
 
@@ -29,11 +31,10 @@ class StageCase(Case):
 
 
 STAGE_CASES = [
-    StageCase("ResNet18's layer1: two Identity Blocks", (BasicBlock, 64, 64, 2, 1), {}, (2, 64, 8, 8)),
-    StageCase("ResNet34's layer2: a Conv Block with stride 2, then three Identity Blocks",
-              (BasicBlock, 64, 128, 4, 2), {}, (2, 64, 8, 8)),
-    StageCase("ResNet50's layer1: a Conv Block at stride 1 (64 -> 256 channels), then two Identity Blocks",
-              (Bottleneck, 64, 64, 3, 1), {}, (2, 64, 8, 8)),
+    StageCase("ResNet18's layer1: two basic blocks, stride 1", (BasicBlock, 64, 64, 2, 1), {}, (2, 64, 8, 8)),
+    StageCase("ResNet34's layer2: four basic blocks, stride 2", (BasicBlock, 64, 128, 4, 2), {}, (2, 64, 8, 8)),
+    StageCase("ResNet50's layer1: three bottlenecks of width 64, stride 1", (Bottleneck, 64, 64, 3, 1), {},
+              (2, 64, 8, 8)),
 ]
 
 
@@ -116,7 +117,7 @@ def _check_stage_blocks(result, stage, case):
 
 
 def check_stage(candidate_function):
-    """Check a learner's ``make_stage(block, in_channels, width, num_blocks, stride)``.
+    """Exercise 2 of notebook 03: check a learner's ``make_stage(block, in_channels, width, num_blocks, stride)``.
 
     It must return an nn.Sequential of ``num_blocks`` blocks, ``block(in_channels, width, stride)``
     first and ``block(width * block.expansion, width, 1)`` after it, as ResNet's stages are built.
@@ -130,7 +131,12 @@ def check_stage(candidate_function):
     return result
 
 
-# ---------------------------------------------------------------------------------------- exercise 2
+# -------------------------------------------------------------------------- exercise 1: predict, then check
+
+
+def block_name(name):
+    """'layer2[0]' for PyTorch's module name 'layer2.0' too: either way of naming a block counts."""
+    return re.sub(r"^(layer\d)\.(\d+)$", r"\1[\2]", name.strip()) if isinstance(name, str) else name
 
 
 def conv_block_names(model):
@@ -165,7 +171,10 @@ RESNET18_QUESTIONS = [
 
 
 def check_resnet18_predictions(answers):
-    """Exercise 2 of notebook 03: each prediction in the dict ``answers`` against the measurement."""
+    """Exercise 1 of notebook 03: each prediction in the dict ``answers`` against the measurement."""
+    key = "bottleneck_conv_blocks"
+    if isinstance(answers, dict) and isinstance(answers.get(key), (set, frozenset, list, tuple)):
+        answers = {**answers, key: {block_name(name) for name in answers[key]}}
     return check_predictions("resnet18_predictions", "Checking your predictions against measurements",
                              RESNET18_QUESTIONS, answers)
 

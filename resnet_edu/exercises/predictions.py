@@ -10,6 +10,7 @@ and the notebook's checker module describes each question as a :class:`Question`
 gets a nudge (too high, too low, or the hint), never the value, so a stored output gives nothing away.
 """
 
+import numbers
 from dataclasses import dataclass
 from typing import Callable
 
@@ -36,8 +37,15 @@ class Question:
     hint: str = ""  # a nudge shown with a wrong answer; never the answer itself
 
 
+def _plain(value):
+    """A NumPy number or a one-element tensor as the Python number it holds; anything else as it is."""
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
+        return value.item()
+    return value
+
+
 def _is_number(value):
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def verdict(given, truth, tolerance=0.0):
@@ -47,6 +55,7 @@ def verdict(given, truth, tolerance=0.0):
     ``abs(given - truth) <= tolerance * abs(truth)`` (0.3: from 70% to 130% of it), compared with the
     measurement as measured, never rounded. Never says what ``truth`` is.
     """
+    given = _plain(given)
     if _is_number(truth) and _is_number(given):
         if abs(given - truth) <= tolerance * abs(truth) + 1e-9:  # 1e-9: float noise of an exact answer
             return "right"
@@ -60,12 +69,16 @@ def verdict(given, truth, tolerance=0.0):
     return "wrong-kind-of-answer"
 
 
+def _a(noun):
+    return ("an " if noun[0] in "aeiou" else "a ") + noun
+
+
 IN_WORDS = {"too-high": "too high", "too-low": "too low", "wrong-answer": "not it"}
 
 
 def _in_words(mistake, given, truth):
     if mistake == "wrong-kind-of-answer":
-        return f"a {type(given).__name__}, but the answer is a {type(truth).__name__}"
+        return f"{_a(type(given).__name__)}, but the answer is {_a(type(truth).__name__)}"
     return "not the right set" if isinstance(truth, (set, frozenset)) else IN_WORDS[mistake]
 
 

@@ -5,11 +5,11 @@ The starter block has two mistakes:
 1. Its convolutions have a bias (nn.Conv2d's default). The BN right after each one subtracts the
    channel's mean over the batch, and with it any bias: 128 parameters that learn nothing, and the
    block no longer matches BasicBlock's parameters. Build them with bias=False. Section 3 of the
-   notebook teaches this (cell 8, counted from 0: "First weight layer").
+   notebook teaches this (its step "First weight layer").
 2. Its branch ends in a ReLU before the addition, so F(x) can never be negative: the block can only
    add to x, never subtract. End the branch with bn2 and apply the ReLU once, after the addition.
-   Section 3 teaches this (cell 10: "Second weight layer"), and section 6 shows what it cost in the
-   paper (cell 43: placement (c) of the table, "ReLU before the addition").
+   Section 3 teaches this (its step "Second weight layer"), and section 6 shows what it cost in the
+   paper (placement (c) of its table, "ReLU before the addition").
 """
 
 from torch import nn
