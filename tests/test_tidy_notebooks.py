@@ -41,3 +41,27 @@ def test_a_cell_tagged_remove_output_is_stored_without_output():
     tidied = tidy_notebooks.tidy_cell(cell)
     assert tidied["outputs"] == []
     assert "nbval-ignore-output" in tidied["metadata"]["tags"]  # nothing stored, so nothing to compare
+
+
+def test_a_png_figure_is_stored_with_a_palette_when_that_is_smaller():
+    import base64
+    import io
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    fig, ax = plt.subplots(figsize=(6, 3), dpi=72)
+    for k in range(5):
+        ax.plot([0, 1, 2, 3], [k, k + 1, k - 1, k + 2], label=f"line {k}")
+    ax.legend()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    encoded = base64.b64encode(buffer.getvalue()).decode()
+    shrunk = tidy_notebooks.shrink_png(encoded)
+    assert len(shrunk) < 0.9 * len(encoded)
+    before, after = (Image.open(io.BytesIO(base64.b64decode(e))) for e in (encoded, shrunk))
+    assert before.size == after.size and after.mode == "P"
+    assert tidy_notebooks.shrink_png(shrunk) == shrunk  # a second pass changes nothing

@@ -82,7 +82,7 @@ class PhotoGrid:
 
     def _repr_jpeg_(self):
         buffer = io.BytesIO()
-        self.figure.savefig(buffer, format="jpeg", dpi=72, pil_kwargs={"quality": 85})
+        self.figure.savefig(buffer, format="jpeg", dpi=72, pil_kwargs={"quality": 75})
         return buffer.getvalue()
 
     def __repr__(self):
