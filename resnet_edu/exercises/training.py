@@ -62,7 +62,10 @@ def _decay_group_problems(model, decay, no_decay):
         (missing, "parameter-in-no-group",
          "parameter(s) are in neither group, e.g. {}: the optimiser would never update them"),
         (decayed_bn, "decay-on-bn-or-bias", "BatchNorm scale/shift or bias tensor(s) get weight decay, e.g. {}: "
-                                            "decay pulls them towards 0, which fights the normalisation"),
+                                            "a BN scale or shift, or a bias, sets a size or an offset that decay "
+                                            "would only pull towards 0, and none of them over-fits the way a "
+                                            "weight matrix can (Bag of Tricks, section 3.1: no bias decay). Put "
+                                            "every tensor of one dimension in the group without decay"),
         (undecayed, "no-decay-on-weights", "convolution or linear weight(s) miss weight decay, e.g. {}: these are "
                                            "the weights decay should keep small"),
     ]
