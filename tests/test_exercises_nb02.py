@@ -288,6 +288,9 @@ def test_every_exercise_cell_fails_from_its_starter_and_gives_no_fix_away():
     outputs = _exercise_outputs()
     assert len(outputs) == 4
     for source, text in outputs.items():
+        if "check_downsample(" in source:  # exercise 1's report is not stored: it would point at the mistake
+            assert text == "", source
+            continue
         assert "problem(s)" in text, source
         checker = source.split("result = ")[1].split("(")[0]
         assert not [fix for fix in FIXES + LEAKS[checker] if fix in text], (source, text)
