@@ -136,7 +136,8 @@ def test_the_run_time_is_the_stored_one_with_its_hardware(name):
 
 
 def test_a_cited_section_must_exist():
-    assert teaching_guide.cite("01 5") == '(notebook 01, section "5. Measured: the gradient that reaches the first layer")'
+    cited = teaching_guide.cite("01 5")
+    assert cited == '(notebook 01, section "5. Measured: the gradient that reaches the first layer")'
     with pytest.raises(SystemExit):
         teaching_guide.cite("01 99")
 

@@ -270,8 +270,11 @@ def checker_block(module, checker, nb):
 def exercises_section(name):
     """Every checker of the notebook's module with its ids, then any id of the module's MISTAKE_IDS that
     no checker hands to its report."""
-    index = [path.stem for path in notebook_paths()].index(name)
-    module = checker_modules()[index]
+    names, modules = [path.stem for path in notebook_paths()], checker_modules()
+    if len(names) != len(modules):
+        raise SystemExit(f"teaching_guide: {len(names)} notebooks but {len(modules)} checker modules in "
+                         "resnet_edu.exercises.CHECKER_MODULES (one per notebook, in order)")
+    module = modules[names.index(name)]
     nb = load_notebook(name)
     def notebook_order(checker):  # the order of the first calls; checkers the notebook never calls last
         index = first_call(nb, checker.__name__)
