@@ -169,7 +169,8 @@ def test_every_page_shows_its_images_and_links_within_the_site_and_loads_nothing
         broken_links += _broken_local_links(site, server, page_path, hrefs)
     page.screenshot(path=artifacts / "last_page.png")
     page.goto(f"{server}/notebooks/07_what_resnet_sees.html", wait_until="load")
-    page.evaluate("() => window.scrollTo(0, document.querySelectorAll('.cell_output img')[1].offsetTop - 420)")
+    page.evaluate("() => window.scrollTo(0, window.scrollY - 420 + "
+                  "document.querySelectorAll('.cell_output img')[1].getBoundingClientRect().top)")
     page.screenshot(path=artifacts / "notebook_07.png")
     page.close()
     print(f"{len(pages)} pages, {image_count} images")
@@ -230,8 +231,8 @@ def _one_image_notebook(path):
              cell(1, {}, {"image/png": {"alt": "alt from the output"}}),
              cell(2, {"mystnb": {"image": {"alt": "alt from the cell"}}}, {}),
              cell(3, {}, {})]
-    path.write_text(json.dumps({"cells": cells, "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3"},
-                                                      "language_info": {"name": "python"}}, "nbformat": 4, "nbformat_minor": 5}))
+    metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3"}, "language_info": {"name": "python"}}
+    path.write_text(json.dumps({"cells": cells, "metadata": metadata, "nbformat": 4, "nbformat_minor": 5}))
 
 
 def test_alternative_text_stored_with_an_image_output_reaches_the_page(tmp_path):
