@@ -38,7 +38,6 @@ import shutil
 import struct
 import subprocess
 import sys
-import tempfile
 import textwrap
 from pathlib import Path
 
