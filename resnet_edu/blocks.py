@@ -96,8 +96,9 @@ class BasicBlock(nn.Module):
 class Bottleneck(nn.Module):
     """ResNet50/101/152 block: 1x1 reduce to ``width``, 3x3 at ``width``, 1x1 expand to 4 * width.
 
-    The stride sits on the 3x3 convolution ("ResNet v1.5", as in torchvision); the paper put it on
-    the first 1x1, which skips three quarters of the pixels before looking at them.
+    The stride sits on the 3x3 convolution ("ResNet v1.5", as in torchvision); the authors' original
+    code put it on the first 1x1 (the paper's text does not say), which skips three quarters of the
+    pixels before looking at them.
     """
 
     expansion = 4

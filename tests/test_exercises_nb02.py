@@ -225,8 +225,10 @@ def test_stride_only_shortcut_questions(capsys):
 def test_option_a_resnet50_questions(capsys):
     right = {"padded_blocks": 4, "channels_carrying_x": 64, "parameters_b_adds": 2_776_576}
     assert_passes(check_option_a_resnet50(right))
-    weights_only = 64 * 256 + 256 * 512 + 512 * 1024 + 1024 * 2048  # BN's parameters left out: within 5%
+    weights_only = 64 * 256 + 256 * 512 + 512 * 1024 + 1024 * 2048  # BN's parameters left out: within 0.5%
     assert check_option_a_resnet50({**right, "parameters_b_adds": weights_only})
+    without_stage_1 = 2_776_576 - (64 * 256 + 2 * 256)  # the exercise's trap: 0.6% low
+    assert mistakes(check_option_a_resnet50({**right, "parameters_b_adds": without_stage_1})) == ["too-low"]
     result = check_option_a_resnet50({**right, "padded_blocks": 3, "parameters_b_adds": 2_500_000})
     assert mistakes(result) == ["too-low", "too-low"]
 

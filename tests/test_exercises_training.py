@@ -40,6 +40,17 @@ def test_per_class_mistakes_are_named(capsys):
     assert mistakes(check_per_class_accuracy(lambda m: m.diagonal())) == ["counts-not-fractions"]
     assert "divide" not in capsys.readouterr().out  # a nudge only
     assert mistakes(check_per_class_accuracy(lambda m: m.diagonal() / m.sum(0))) == ["divided-by-column-sums"]
+    assert mistakes(check_per_class_accuracy(lambda m: m.diagonal() / m.sum())) == ["divided-by-the-total"]
+    assert mistakes(check_per_class_accuracy(lambda m: m.diagonal() // m.sum(1))) == ["integer-division"]
+
+
+def test_random_flip_that_changes_its_input_or_its_dtype_is_named(capsys):
+    def in_place(images, flip):
+        images[flip] = images[flip].flip(3)
+        return images
+
+    assert mistakes(check_random_flip(in_place)) == ["changes-its-input"]
+    assert mistakes(check_random_flip(lambda images, flip: my_random_flip(images, flip).float())) == ["wrong-dtype"]
     assert mistakes(check_per_class_accuracy(lambda m: 1 / 0)) == ["function-raises"]
     assert mistakes(check_per_class_accuracy(lambda m: m[0])) == ["outputs-differ"]
 

@@ -251,8 +251,9 @@ RESNET50_QUESTIONS = [
                   "than ResNet50?"),
     Question("resnet101_v15_extra_percent",
              "4. that extra as a percentage of ResNet101's MACs in v1 (224x224)",
-             lambda: _v15_extra_percent(resnet101), tolerance=0.01,
-             hint="Divide question 3's extra by ResNet101's MACs in v1, not v1.5: its v1.5 MACs (in the "
+             lambda: _v15_extra_percent(resnet101),
+             within=0.05,  # percentage points: 3.05 and 3.1 both pass
+             hint="Within 0.05 percentage points. Divide question 3's extra by ResNet101's MACs in v1, not v1.5: its v1.5 MACs (in the "
                   "table of the family) less that extra. Then times 100."),
 ]
 

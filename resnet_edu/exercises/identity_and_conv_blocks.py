@@ -192,7 +192,7 @@ ZERO_PAD_MISTAKES = [  # each computes what the reference r would output with th
     Mistake("average-pooling", "average pooling",
             lambda r, x: _pad_channels(F.avg_pool2d(x, r.stride), 0, r.extra_channels),
             "your shortcut averages each 2 x 2 window. " + ONE_PIXEL_PER_WINDOW + " (Averaging "
-            "before a projection is a later design, ResNet-D in He et al. 2019, 'Bag of Tricks for "
+            "before a projection is a later design, ResNet-D in Tong He et al. 2019, 'Bag of Tricks for "
             "Image Classification with Convolutional Neural Networks'.)"),
     Mistake("max-pooling", "max pooling",
             lambda r, x: _pad_channels(F.max_pool2d(x, r.stride), 0, r.extra_channels),
@@ -417,9 +417,9 @@ OPTION_A_RESNET50_QUESTIONS = [
              "them carry x", lambda: channels_carrying_x(64, 256, 1),
              hint="Option A adds no information to x: it keeps x's values and appends zeros."),
     Question("parameters_b_adds",
-             "3. how many parameters option B adds to ResNet50 over option A (within 5%)",
+             "3. how many parameters option B adds to ResNet50 over option A (within 0.5%)",
              lambda: count_parameters(resnet50()) - count_parameters(resnet50(shortcut="A")),
-             tolerance=0.05,
+             tolerance=0.005,  # tight enough to reject the answer that forgets stage 1's projection (0.6% low)
              hint="Each padded block becomes a projection: a 1x1 convolution with in x out weights, "
                   "then a BN with 2 x out."),
 ]

@@ -34,6 +34,7 @@ class Question:
     asks: str  # the question in words, e.g. "ResNet18's parameters with 100 classes"
     measure: Callable  # computes the true answer (called only when the check runs)
     tolerance: float = 0.0  # for numbers: the relative error accepted (0.01 = within 1%)
+    within: float = 0.0  # for numbers near zero: the absolute error accepted (0.1: within 0.1 either side)
     hint: str = ""  # a nudge shown with a wrong answer; never the answer itself
 
 
@@ -48,16 +49,18 @@ def _is_number(value):
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
-def verdict(given, truth, tolerance=0.0):
+def verdict(given, truth, tolerance=0.0, within=0.0):
     """The mistake id of ``given`` as an answer to ``truth``, or "right".
 
     A number is right within ``tolerance`` of the truth, relative to the truth:
-    ``abs(given - truth) <= tolerance * abs(truth)`` (0.3: from 70% to 130% of it), compared with the
-    measurement as measured, never rounded. Never says what ``truth`` is.
+    ``abs(given - truth) <= tolerance * abs(truth)`` (0.3: from 70% to 130% of it), or within the
+    absolute margin ``within`` (for a truth near zero, where a relative margin shrinks to nothing),
+    compared with the measurement as measured, never rounded. Never says what ``truth`` is.
     """
     given = _plain(given)
     if _is_number(truth) and _is_number(given):
-        if abs(given - truth) <= tolerance * abs(truth) + 1e-9:  # 1e-9: float noise of an exact answer
+        margin = max(tolerance * abs(truth), within)
+        if abs(given - truth) <= margin + 1e-9:  # 1e-9: float noise of an exact answer
             return "right"
         return "too-high" if given > truth else "too-low"
     if isinstance(truth, str) and isinstance(given, str):
@@ -99,7 +102,7 @@ def _check_question(result, question, given):
         result.fail("no-prediction", f"{question.asks}: no prediction yet (fill in {question.key!r})")
         return
     truth = question.measure()
-    mistake = verdict(given, truth, question.tolerance)
+    mistake = verdict(given, truth, question.tolerance, question.within)
     if mistake == "right":
         result.ok(f"{question.asks}: {given!r}; the code measures {_shown(truth)}")
     else:

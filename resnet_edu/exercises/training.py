@@ -18,6 +18,10 @@ CALL_MISTAKES = {
     "wrong-output-shape": "the answer has another shape than the reference's",
     "outputs-differ": "the answer matches neither the reference nor a known mistake",
 }
+FLIP_CALL_MISTAKES = {
+    "changes-its-input": "the function changed the batch it was given, in place",
+    "wrong-dtype": "the flipped images have another dtype than the images given",
+}
 
 
 def _call(result, function, *args):
@@ -100,6 +104,12 @@ ACCURACY_MISTAKES = [
             ACCURACY_MATRIX.diagonal().double() / ACCURACY_MATRIX.sum(0).double(),
             "divided by the column sums (how often a class was predicted: its precision); per-class accuracy "
             "divides by the row sums (how many images truly are that class)"),
+    Mistake("divided-by-the-total", "divided by the number of all images",
+            ACCURACY_MATRIX.diagonal().double() / ACCURACY_MATRIX.sum().double(),
+            "divided by the number of all images; each class's accuracy divides by how many images truly are "
+            "that class (its row's sum)"),
+    Mistake("integer-division", "integer division", (ACCURACY_MATRIX.diagonal() // ACCURACY_MATRIX.sum(1)).double(),
+            "integer division rounds every fraction down to 0 or 1: divide with / (a float result)"),
 ]
 
 
@@ -144,13 +154,20 @@ FLIP_MISTAKES = [
 def check_random_flip(candidate):
     """``candidate(images, flip) -> images``: mirror left-right exactly the images where flip is True."""
     title = "Checking random_flip on a batch of 4 images:"
-    with checking("random_flip", title, catalogue(CALL_MISTAKES, FLIP_MISTAKES)) as result:
-        answer = _call(result, candidate, FLIP_IMAGES.clone(), FLIP.clone())
+    with checking("random_flip", title, catalogue(CALL_MISTAKES, FLIP_CALL_MISTAKES, FLIP_MISTAKES)) as result:
+        images = FLIP_IMAGES.clone()
+        answer = _call(result, candidate, images, FLIP.clone())
         if answer is FAILED:
             return result
+        if not torch.equal(images, FLIP_IMAGES):
+            result.fail("changes-its-input", "it changed the batch it was given (in place); return a new tensor "
+                        "and leave the input as it was, since the loader may pass a view of the whole data set")
         if not isinstance(answer, torch.Tensor) or answer.shape != FLIP_IMAGES.shape:
             shape = tuple(answer.shape) if isinstance(answer, torch.Tensor) else type(answer).__name__
             result.fail("wrong-output-shape", f"expected a tensor of shape {tuple(FLIP_IMAGES.shape)}; got {shape}")
+        elif answer.dtype != FLIP_IMAGES.dtype:
+            result.fail("wrong-dtype", f"the images arrived as {FLIP_IMAGES.dtype} and left as {answer.dtype}: "
+                        "a flip moves pixels and keeps their type (no conversion needed)")
         else:
             _name_the_answer(result, answer, random_flip(FLIP_IMAGES, FLIP), FLIP_MISTAKES,
                              "images 0 and 2 are mirrored left-right, images 1 and 3 untouched",
@@ -158,4 +175,5 @@ def check_random_flip(candidate):
     return result
 
 
-MISTAKE_IDS = catalogue(DECAY_MISTAKES, CALL_MISTAKES, ACCURACY_MISTAKES, FLIP_MISTAKES)  # every id this module reports
+# every id this module reports
+MISTAKE_IDS = catalogue(DECAY_MISTAKES, CALL_MISTAKES, ACCURACY_MISTAKES, FLIP_CALL_MISTAKES, FLIP_MISTAKES)

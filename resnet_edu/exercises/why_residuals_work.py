@@ -157,8 +157,8 @@ def check_deletion_predictions(answers, residual_drops=None, plain_accuracy_with
                       "branch changes the signal most for the blocks after it? Veit et al. found the blocks "
                       "that downsample for a fully trained ResNet-110; a network trained for fewer steps may differ."),
         Question("plain_accuracy_without_layer2.4", "plain-56's test accuracy with block layer2.4 deleted",
-                 lambda: plain_accuracy_without["layer2.4"], tolerance=0.3,
-                 hint="a fraction from 0 to 1 (within 30% of the measured value). What do the blocks after it "
+                 lambda: plain_accuracy_without["layer2.4"], within=0.1,
+                 hint="a fraction from 0 to 1 (within 0.1 of the measured value). What do the blocks after it "
                       "receive instead of what they learned to expect?"),
     ]
     return check_predictions("deletion_predictions", "Checking your predictions about deleted blocks",
