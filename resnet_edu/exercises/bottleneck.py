@@ -253,7 +253,8 @@ RESNET50_QUESTIONS = [
              "4. that extra as a percentage of ResNet101's MACs in v1 (224x224)",
              lambda: _v15_extra_percent(resnet101),
              within=0.05,  # percentage points: 3.05 and 3.1 both pass
-             hint="Within 0.05 percentage points. Divide question 3's extra by ResNet101's MACs in v1, not v1.5: its v1.5 MACs (in the "
+             hint="Within 0.05 percentage points. Divide question 3's extra by ResNet101's MACs in v1, "
+                  "not v1.5: its v1.5 MACs (in the "
                   "table of the family) less that extra. Then times 100."),
 ]
 
