@@ -1,6 +1,11 @@
 """Plots of training: learning curves (also live, redrawn in place), image grids, class balance, the
 confusion matrix and the speed ladder; and of what a trained network computes: its first layer's
 filters, feature maps, heat maps over images. Every figure has a title, axis labels and units.
+
+Every figure reads in greyscale and for colour-blind readers: two series in one plot differ in line
+style and marker (or bar hatching), not in colour alone, and data of one sign are drawn with a colour
+map whose lightness changes steadily from end to end (viridis, Blues, grey), never a rainbow such as jet.
+tests/test_plots_accessible.py checks this on every function here.
 """
 
 import io
@@ -31,10 +36,10 @@ def plot_history(history, title="Training history", evaluated_on="test"):
     evaluated = [i for i, acc in enumerate(history.test_acc) if acc is not None]  # see eval_every
     tested = [epochs[i] for i in evaluated]
     left.plot(epochs, history.train_loss, "o-", label="train (with label smoothing)")
-    left.plot(tested, [history.test_loss[i] for i in evaluated], "s-", label=evaluated_on)
+    left.plot(tested, [history.test_loss[i] for i in evaluated], "s--", label=evaluated_on)
     left.set(title="Loss", xlabel="epoch", ylabel="cross-entropy (nats)")
     right.plot(epochs, [100 * a for a in history.train_acc], "o-", label="train (augmented)")
-    right.plot(tested, [100 * history.test_acc[i] for i in evaluated], "s-", label=evaluated_on)
+    right.plot(tested, [100 * history.test_acc[i] for i in evaluated], "s--", label=evaluated_on)
     right.set(title="Accuracy", xlabel="epoch", ylabel="accuracy (%)")
     for ax in (left, right):
         ax.grid(alpha=0.3)
@@ -112,11 +117,12 @@ def show_images(images, labels=None, classes=CLASSES, ncols=8, title="", caption
 
 
 def plot_class_balance(train_labels, test_labels, classes=CLASSES):
-    """Images per class in the training and test sets, as grouped bars."""
+    """Images per class in the training and test sets, as grouped bars (test bars hatched)."""
     x = np.arange(len(classes))
     fig, ax = plt.subplots(figsize=(9, 3))
-    for offset, labels, name in ((-0.2, train_labels, "train"), (0.2, test_labels, "test")):
-        ax.bar(x + offset, torch.bincount(labels, minlength=len(classes)).numpy(), width=0.4, label=name)
+    for offset, labels, name, hatch in ((-0.2, train_labels, "train", ""), (0.2, test_labels, "test", "//")):
+        ax.bar(x + offset, torch.bincount(labels, minlength=len(classes)).numpy(), width=0.4, label=name,
+               hatch=hatch)
     ax.set(title="Images per class", xlabel="class", ylabel="images", xticks=x)
     ax.set_xticklabels(classes, rotation=30)
     ax.legend()
@@ -205,8 +211,8 @@ def show_feature_maps(maps, channels=8, title="", size=0.9):
 def show_heat_maps(panels, title="", size=1.1):
     """Heat maps over photographs, in panels side by side (e.g. right and wrong predictions). Each panel
     is (panel title, uint8 images (N, 3, H, W), one caption per image, {row title: maps (N, H, W) in
-    [0, 1]}): its first row shows the images, each further row the images under one set of maps,
-    red where a map is 1 and blue where it is 0."""
+    [0, 1]}): its first row shows the images, each further row the images under one set of maps in
+    viridis, yellow where a map is 1 and dark blue-purple where it is 0 (light to dark in greyscale too)."""
     nrows = 1 + max(len(rows) for *_, rows in panels)
     widths = [len(images) for _, images, _, _ in panels]
     fig = Figure(figsize=(size * sum(widths) + 1.5 * len(panels), size * nrows + 1.0), layout="constrained")
@@ -218,7 +224,7 @@ def show_heat_maps(panels, title="", size=1.1):
             for col, ax in enumerate(axes[row]):
                 ax.imshow(pictures[col], interpolation="nearest")
                 if maps is not None:
-                    heat = ax.imshow(torch.as_tensor(maps[col]).detach().float().cpu().numpy(), cmap="jet",
+                    heat = ax.imshow(torch.as_tensor(maps[col]).detach().float().cpu().numpy(), cmap="viridis",
                                      alpha=0.5, vmin=0, vmax=1, interpolation="bilinear")
                 ax.set_xticks([]), ax.set_yticks([])
             axes[row, 0].set_ylabel(row_title, fontsize=8)
