@@ -7,13 +7,15 @@ a loopback port and opens every page in headless Chromium: every image loads, ev
 site leads to a page (and to the anchor it names), no request leaves the machine, the search page
 finds "bottleneck" and "Grad-CAM", and each notebook's "Open in Colab" link is
 `tools/colab_links.colab_url(notebook)`. Also checks that alternative text stored with a
-notebook's image output reaches the page. Needs the site's build tools (docs/requirements.txt),
-Chromium and the `playwright` package (.ci/install_browser.sh); without them the tests skip, or
-fail where RESNET_EDU_REQUIRE_SITE=1 (CI). Screenshots go to $RESNET_EDU_ARTIFACTS, by default
-test-artifacts/site.
+notebook's image output reaches the page, and that each figure shows the text that
+tools/figure_alt.py stores from docs/figure_alt.json. Needs the site's build tools
+(docs/requirements.txt), Chromium and the `playwright` package (.ci/install_browser.sh); without
+them the tests skip, or fail where RESNET_EDU_REQUIRE_SITE=1 (CI). Screenshots go to
+$RESNET_EDU_ARTIFACTS, by default test-artifacts/site.
 """
 
 import functools
+import html
 import http.server
 import json
 import os
@@ -30,6 +32,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 import build_site  # noqa: E402
+import figure_alt  # noqa: E402
 from colab_links import NOTEBOOKS, colab_url  # noqa: E402
 from test_browser import CHROMIUM_ARGS  # noqa: E402
 
@@ -254,8 +257,18 @@ def test_the_site_marks_exactly_the_notebook_images_that_lack_alternative_text(s
     assert marked == len(build_site.images_lacking_alt_text())
 
 
-@pytest.mark.xfail(strict=True, reason="the notebooks' figures have no alternative text yet "
-                   "(python tools/build_site.py --alt-report lists them); remove this mark when they do")
 def test_every_image_in_the_notebooks_has_alternative_text():
     lacking = build_site.images_lacking_alt_text()
-    assert not lacking, f"{len(lacking)} images without alternative text, the first: {lacking[0]}"
+    assert not lacking, (f"{len(lacking)} images without alternative text, the first: {lacking[0]} "
+                         "(python tools/figure_alt.py --write stores the texts of docs/figure_alt.json)")
+
+
+def test_each_figure_shows_its_alternative_text_on_the_site(site):
+    """The texts of docs/figure_alt.json, as tools/figure_alt.py stores them, are the figures' alt."""
+    texts = figure_alt.load_alt_texts()
+    for notebook in NOTEBOOKS:
+        page = (site / "notebooks" / f"{notebook.stem}.html").read_text()
+        shown = {html.unescape(alt) for alt in re.findall(r'<img [^>]*alt="([^"]*)"', page)}
+        wanted = [text for cell_texts in texts.get(notebook.name, {}).values() for text in cell_texts]
+        missing = [text for text in wanted if text not in shown]
+        assert not missing, f"{notebook.name}: {len(missing)} figure(s) without their text, the first: {missing[0]!r}"

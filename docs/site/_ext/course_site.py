@@ -4,7 +4,8 @@
   MathJax from the internet: browsers draw MathML themselves.
 - Alternative text for a notebook's image output from the output's own metadata,
   `{"image/png": {"alt": "..."}}` (what `IPython.display.display(fig, metadata=...)` and
-  `IPython.display.Image(..., alt=...)` store, and what nbconvert's HTML reads). MyST-NB reads alt
+  `IPython.display.Image(..., alt=...)` store, what nbconvert's HTML reads, and where
+  tools/figure_alt.py stores the texts of docs/figure_alt.json). MyST-NB reads alt
   text only from the cell's metadata (`"mystnb": {"image": {"alt": "..."}}`), which still works.
   An image output with neither gets NO_ALT_TEXT and the class `missing-alt` (docutils would
   otherwise use the image's file name, a hash, which a screen reader would read out).
