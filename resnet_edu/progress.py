@@ -6,6 +6,11 @@ Only rank 0 of a torchrun job reports (``enabled=False`` elsewhere makes every c
 """
 
 
+BAR_UPDATES = 50  # at most about this many redraws of an epoch's bar: in Jupyter each is a message to the
+# front end, and a client that reads them only after a long cell (nbval) keeps about 1,000 before dropping
+# later ones, the cell's last output among them, on a slow CPU's long epoch
+
+
 class Reporter:
     """Progress bars and epoch lines (``config.progress``) and the live plot (``config.live_plot``);
     with both switched off it says only what to do after Ctrl-C. ``checkpoint`` is where the run
@@ -34,7 +39,8 @@ class Reporter:
         if self.printing:
             from tqdm.auto import tqdm
 
-            self.bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{self.config.epochs}", leave=False)
+            self.bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{self.config.epochs}", leave=False,
+                            miniters=max(1, steps // BAR_UPDATES), mininterval=0.5)
 
     def step(self):
         if self.bar is not None:

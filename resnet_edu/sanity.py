@@ -17,13 +17,23 @@ from .inside import kept_as_is
 
 def rank_correlation(maps, other_maps):
     """Spearman's rank correlation of each pair of maps (N, H, W) over their pixels: (N,) values from
-    -1 to 1 (1: the pixels in the same order of importance). Ties get ranks in the order they come."""
-    def ranks(m):
-        flat = m.flatten(1)
-        return flat.argsort(1).argsort(1).float()
-    a, b = ranks(maps), ranks(other_maps)
+    -1 to 1 (1: the pixels in the same order of importance). Tied pixels share their average rank, so
+    an empty map (all 0) has no order at all and gives NaN, never a number made up from pixel positions."""
+    a, b = _average_ranks(maps), _average_ranks(other_maps)
     a, b = a - a.mean(1, keepdim=True), b - b.mean(1, keepdim=True)
-    return (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1))
+    return ((a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1))).to(maps.device)
+
+
+def _average_ranks(maps):
+    """Each map's pixels ranked 0, 1, ... by value, ties given the mean of their ranks (on the CPU)."""
+    flat = maps.detach().flatten(1).float().cpu()
+    ranks = torch.empty_like(flat)
+    values, order = flat.sort(1)
+    for row in range(len(flat)):
+        _, group, counts = torch.unique_consecutive(values[row], return_inverse=True, return_counts=True)
+        ends = counts.cumsum(0).float()
+        ranks[row, order[row]] = ((ends - counts + ends - 1) / 2)[group]
+    return ranks
 
 
 def top_pixels(maps, fraction):

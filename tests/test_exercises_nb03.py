@@ -247,6 +247,11 @@ def test_each_mistake_of_the_forward_pass_is_named(mistake, named):
     assert_names(check_resnet_forward(with_mistake(**mistake)), named)
 
 
+def test_a_mistake_that_cannot_run_in_resnet50_does_not_break_the_diagnosis_of_another():
+    result = check_resnet_forward(with_mistake(softmax=True))  # the stage mistakes cannot run on bottlenecks
+    assert set(mistakes(result)) == {"softmax-at-the-end"}
+
+
 def test_a_stage_skipped_where_the_channels_change_is_named_from_the_error():
     result = check_resnet_forward(with_mistake(stages=("layer1", "layer3", "layer4")))
     assert set(mistakes(result)) == {"stages-out-of-order"}
@@ -254,6 +259,8 @@ def test_a_stage_skipped_where_the_channels_change_is_named_from_the_error():
 
 @pytest.mark.parametrize("candidate,named", [
     (lambda model, x: model(x), "calls-the-model"),
+    (lambda model, x: model.forward(x), "calls-the-model"),
+    (lambda model, x: model.fc(torch.flatten(model.avgpool(model.forward_features(x)), 1)), "calls-the-model"),
     (lambda model, x: 1 / 0, "function-raises"),
     (lambda model, x: None, "not-a-tensor"),
     (lambda model, x: resnet_forward(model, x).squeeze(), "wrong-output-shape"),  # (10,) for one image

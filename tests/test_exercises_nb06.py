@@ -14,16 +14,28 @@ from resnet_edu.exercises.solutions.plain_twin import plain_twin
 from resnet_edu.exercises.why_residuals_work import check_deletion_predictions, check_plain_twin
 
 
-def twin_of(stage, copy_weights=True, final_relu=True):
+def twin_of(stage, copy_weights=True, final_relu=True, relu_before_bn=False, copy_statistics=True):
     twin = nn.Sequential()
     for block in stage:
         plain = PlainBlock(block.conv1.in_channels, block.conv2.out_channels, block.stride)
         if copy_weights:
             plain.load_state_dict(block.state_dict())
+        if not copy_statistics:
+            for bn in (plain.bn1, plain.bn2):
+                bn.reset_running_stats()
         if not final_relu:
             plain.forward = lambda x, p=plain: p.bn2(p.conv2(p.relu(p.bn1(p.conv1(x)))))
+        if relu_before_bn:
+            plain.forward = lambda x, p=plain: p.relu(p.bn2(p.conv2(p.bn1(p.relu(p.conv1(x))))))
         twin.append(plain)
     return twin
+
+
+def test_layers_in_another_order_and_missing_statistics_are_told_apart(capsys):
+    assert mistakes(check_plain_twin(lambda stage: twin_of(stage, relu_before_bn=True))) == \
+        ["layers-in-another-order"] * 2
+    assert mistakes(check_plain_twin(lambda stage: twin_of(stage, copy_statistics=False))) == \
+        ["bn-statistics-not-copied"] * 2
 
 
 def test_the_worked_answer_passes(capsys):

@@ -53,8 +53,9 @@ def learners_grad_cam(model, images, layer, classes=None, *, relu=True, average=
         maps = F.interpolate(maps, size=images.shape[-2:], mode=mode, **extra)
     if not keep_channel:
         maps = maps[:, 0]
-    if scale == "each" and not scale_first:
-        maps = maps / maps.flatten(1).max(1).values.view(-1, *[1] * (maps.dim() - 1))
+    if scale in ("each", "each-unguarded") and not scale_first:
+        peaks = maps.flatten(1).max(1).values.view(-1, *[1] * (maps.dim() - 1))
+        maps = maps / (peaks if scale == "each-unguarded" else peaks.where(peaks > 0, torch.ones_like(peaks)))
     elif scale == "batch":
         maps = maps / maps.max()
     return maps if maps_only else (maps, classes)
@@ -72,6 +73,12 @@ def with_mistake(**mistake):
 def test_the_solution_and_a_learners_version_pass(capsys):
     assert_passes(check_grad_cam(my_grad_cam))
     assert_passes(check_grad_cam(with_mistake()), capsys)  # retain_grad and backward: the same maps
+
+
+def test_a_map_without_evidence_must_stay_zero_not_be_divided_by_its_zero_peak(capsys):
+    result = check_grad_cam(with_mistake(scale="each-unguarded"))
+    assert mistakes(result) == ["maps-not-finite"]
+    assert "no evidence" in capsys.readouterr().out
 
 
 def test_the_mistakes_the_checker_knows_are_grad_cam_with_one_step_changed():

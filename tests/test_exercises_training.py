@@ -51,6 +51,15 @@ def test_random_flip_that_changes_its_input_or_its_dtype_is_named(capsys):
 
     assert mistakes(check_random_flip(in_place)) == ["changes-its-input"]
     assert mistakes(check_random_flip(lambda images, flip: my_random_flip(images, flip).float())) == ["wrong-dtype"]
+
+
+def test_random_flip_that_ignores_the_flip_pattern_is_named(capsys):
+    def by_position(images, flip):
+        out = images.clone()
+        out[::2] = out[::2].flip(3)
+        return out
+
+    assert mistakes(check_random_flip(by_position)) == ["ignores-flip"]
     assert mistakes(check_per_class_accuracy(lambda m: 1 / 0)) == ["function-raises"]
     assert mistakes(check_per_class_accuracy(lambda m: m[0])) == ["outputs-differ"]
 

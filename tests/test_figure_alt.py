@@ -74,7 +74,7 @@ def test_write_stores_the_text_under_the_mime_type_and_changes_nothing_else(tmp_
     assert after["cells"][0]["outputs"][0]["metadata"] == {"image/png": {"alt": "A line chart."}}
     assert after["cells"][0]["outputs"][2]["metadata"] == {"image/jpeg": {"alt": "A photo."}}
     assert after["cells"][1]["outputs"][0]["metadata"] == {"image/png": {"alt": "A bar chart."}}
-    for cell_id, index, output in figure_alt.figures(after):
+    for _cell_id, _index, output in figure_alt.figures(after):
         output["metadata"] = {}
     assert after == before
     assert figure_alt.problems("demo.ipynb", load(path), texts["demo.ipynb"]) == []

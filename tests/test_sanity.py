@@ -60,3 +60,11 @@ def test_erasing_the_region_grad_cam_marks_costs_more_than_erasing_another_image
     result = erasure_test(model, images, maps, classes, fraction=0.05)
     assert (result["map's region erased"] < result["control region erased"]).all()
     assert (result["map's region erased"] < result["before"]).all()
+
+
+def test_tied_pixels_share_their_rank_and_an_empty_map_has_no_correlation():
+    stepped = torch.tensor([[[0.0, 0.0], [1.0, 2.0]]])  # two tied pixels
+    same_order = torch.tensor([[[5.0, 5.0], [6.0, 7.0]]])
+    assert torch.allclose(rank_correlation(stepped, same_order), torch.ones(1))  # with ordinal ranks: 0.8
+    empty = torch.zeros(1, 2, 2)
+    assert torch.isnan(rank_correlation(stepped, empty)).all()  # not a number made from the pixels' positions

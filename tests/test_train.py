@@ -217,3 +217,28 @@ def test_training_makes_no_float64_tensor_which_apples_mps_lacks():
     with Float64Watch() as watch:
         history = fit(model, tiny_cifar(), config)
     assert history.status == "finished" and watch.made == []
+
+
+def test_an_epochs_progress_bar_redraws_a_bounded_number_of_times(capsys):
+    """In Jupyter each redraw is a message; nbval's client keeps about 1,000 unread ones, so a long
+    epoch on a slow CPU must not send thousands (notebook 05 lost its last output that way)."""
+    from types import SimpleNamespace
+
+    from resnet_edu.progress import BAR_UPDATES, Reporter
+
+    reporter = Reporter(SimpleNamespace(progress=True, live_plot=False, epochs=1, model="m", stem="s"), "fp32")
+    reporter.start_epoch(0, steps=10_000)
+    redraws = 0
+    reporter.bar.mininterval = 0  # as if every step took long: only miniters limits the redraws
+    display = reporter.bar.display
+
+    def counted(*args, **kwargs):
+        nonlocal redraws
+        redraws += 1
+        return display(*args, **kwargs)
+
+    reporter.bar.display = counted
+    for _ in range(10_000):
+        reporter.step()
+    reporter.close()
+    assert redraws <= BAR_UPDATES + 2

@@ -228,7 +228,8 @@ FORWARD_MISTAKE_IDS = catalogue(FORWARD_MISTAKES, {
     "fc-input-not-flat": "fc received no (N, C) tensor: not pooled over the whole map, not flattened, or "
                          "fc before the pooling",
     "pooling-not-global": "a pooling window of a fixed size, too large for a small image",
-    "calls-the-model": "resnet_forward calls model(x) instead of running the layers",
+    "calls-the-model": "resnet_forward calls model(x), model.forward or model.forward_features instead of "
+                       "running the layers",
     "not-a-tensor": "resnet_forward returned something other than a tensor",
     "wrong-output-shape": "the output's shape is not (N, num_classes)",
     "outputs-differ": "the output differs from model(x) in no known way",
@@ -269,21 +270,33 @@ def _explain_forward(exc):
     return explain_exception(exc) + (f". In plain words: {hint[1]}" if hint else "")
 
 
+def _recording(method, name, calls):
+    def recorded(*args, **kwargs):
+        calls.append(name)
+        return method(*args, **kwargs)
+    return recorded
+
+
 def _run_learner(result, resnet_forward, model, x):
     """The learner's output, or None with a FAIL line; a call of model(x) itself is a FAIL."""
     called = []
-    hook = model.register_forward_hook(lambda *args: called.append(True))
+    hook = model.register_forward_hook(lambda *args: called.append("model(x)"))
+    shortcuts = [name for name in ("forward", "forward_features") if hasattr(model, name)]
+    for name in shortcuts:  # instance attributes shadow the methods while the learner's code runs
+        setattr(model, name, _recording(getattr(model, name), f"model.{name}", called))
     try:
         with torch.no_grad(), kept_as_is(model):
             out = call_learner(result, "resnet_forward(model, x)", resnet_forward, model, x.clone(),
                                mistake=_forward_mistake, explain=_explain_forward)
     finally:
         hook.remove()
+        for name in shortcuts:
+            delattr(model, name)
     if out is FAILED:
         return None
     if called:
-        result.fail("calls-the-model", "resnet_forward calls model(x) (or model.forward), which is what it "
-                    "should write out: run the model's layers, model.conv1 to model.fc, yourself")
+        result.fail("calls-the-model", f"resnet_forward calls {called[0]}, which does what it should write out: "
+                    "run the model's layers, model.conv1 to model.fc, yourself")
         return None
     if not isinstance(out, torch.Tensor):
         result.fail("not-a-tensor", f"resnet_forward returned {type(out).__name__}, expected a tensor: "

@@ -106,8 +106,8 @@ def _check_question(result, question, given):
     if mistake == "right":
         result.ok(f"{question.asks}: {given!r}; the code measures {_shown(truth)}")
     else:
-        result.fail(mistake, f"{question.asks}: {given!r} is {_in_words(mistake, given, truth)}. "
-                    f"{question.hint}".rstrip())
+        hint = question.hint[:1].upper() + question.hint[1:]
+        result.fail(mistake, f"{question.asks}: {given!r} is {_in_words(mistake, given, truth)}. {hint}".rstrip())
 
 
 def _shown(truth):

@@ -19,6 +19,7 @@ CALL_MISTAKES = {
     "outputs-differ": "the answer matches neither the reference nor a known mistake",
 }
 FLIP_CALL_MISTAKES = {
+    "ignores-flip": "right for the first flip pattern, wrong for another",
     "changes-its-input": "the function changed the batch it was given, in place",
     "wrong-dtype": "the flipped images have another dtype than the images given",
 }
@@ -66,10 +67,10 @@ def _decay_group_problems(model, decay, no_decay):
         (missing, "parameter-in-no-group",
          "parameter(s) are in neither group, e.g. {}: the optimiser would never update them"),
         (decayed_bn, "decay-on-bn-or-bias", "BatchNorm scale/shift or bias tensor(s) get weight decay, e.g. {}: "
-                                            "a BN scale or shift, or a bias, sets a size or an offset that decay "
-                                            "would only pull towards 0, and none of them over-fits the way a "
-                                            "weight matrix can (Bag of Tricks, section 3.1: no bias decay). Put "
-                                            "every tensor of one dimension in the group without decay"),
+                                            "a BN scale or shift, or a bias, sets a size or an offset, and decay "
+                                            "would only pull it towards 0 (Bag of Tricks, section 3.1: no bias "
+                                            "decay). What do these tensors share that the convolution and "
+                                            "linear weights do not? Look at their shapes"),
         (undecayed, "no-decay-on-weights", "convolution or linear weight(s) miss weight decay, e.g. {}: these are "
                                            "the weights decay should keep small"),
     ]
@@ -137,6 +138,7 @@ def check_per_class_accuracy(candidate):
 
 FLIP_IMAGES = torch.arange(4 * 3 * 4 * 5, dtype=torch.uint8).view(4, 3, 4, 5)
 FLIP = torch.tensor([True, False, True, False])
+FLIP_OTHER = torch.tensor([False, True, True, False])
 FLIP_MISTAKES = [
     Mistake("nothing-flipped", "nothing flipped", FLIP_IMAGES,
             "nothing was flipped: mirror the images whose flip entry is True"),
@@ -172,7 +174,21 @@ def check_random_flip(candidate):
             _name_the_answer(result, answer, random_flip(FLIP_IMAGES, FLIP), FLIP_MISTAKES,
                              "images 0 and 2 are mirrored left-right, images 1 and 3 untouched",
                              "the result matches no flip of the batch; compare yours with images.flip(3)")
+            if not result.failures:
+                _check_another_pattern(result, candidate)
     return result
+
+
+def _check_another_pattern(result, candidate):
+    """The same function on another flip pattern: it must read flip, not the images' positions."""
+    answer = _call(result, candidate, FLIP_IMAGES.clone(), FLIP_OTHER.clone())
+    if answer is FAILED:
+        return
+    if isinstance(answer, torch.Tensor) and same_values(answer, random_flip(FLIP_IMAGES, FLIP_OTHER)):
+        result.ok(f"with flip = {FLIP_OTHER.tolist()}: images 1 and 2 mirrored, 0 and 3 untouched")
+    else:
+        result.fail("ignores-flip", f"right for one flip pattern, wrong for flip = {FLIP_OTHER.tolist()}: "
+                    "choose the images to mirror from flip, not from their positions in the batch")
 
 
 # every id this module reports

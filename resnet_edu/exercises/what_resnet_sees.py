@@ -146,6 +146,18 @@ def _other_classes(logits):
     return torch.tensor(chosen)
 
 
+def _classes_without_evidence(model, images):
+    """For each image a class whose Grad-CAM map is empty (no positive evidence), or None if an image
+    has no such class: the case where a map must stay 0 rather than be divided by its zero peak."""
+    chosen = [None] * len(images)
+    for c in range(model.fc.out_features):
+        maps, _ = grad_cam(model, images, LAYER, torch.full((len(images),), c))
+        for i, empty in enumerate((maps.flatten(1).amax(1) == 0).tolist()):
+            if empty and chosen[i] is None:
+                chosen[i] = c
+    return None if None in chosen else torch.tensor(chosen)
+
+
 GRAD_CAM_MISTAKE_IDS = catalogue(GRAD_CAM_MISTAKES, {
     "not-callable": "the answer is not a function",
     "function-raises": "calling the learner's function raised an exception",
@@ -294,6 +306,10 @@ def check_grad_cam(candidate):
             others = _other_classes(logits)
             _check_case(result, candidate, model, images, others, others,
                         f"classes={others.tolist()} (not the predicted ones)")
+            empty = _classes_without_evidence(model, images)
+            if empty is not None and not result.failures:
+                _check_case(result, candidate, model, images, empty, empty,
+                            f"classes={empty.tolist()} (no evidence for them: each map must stay 0)")
     return result
 
 

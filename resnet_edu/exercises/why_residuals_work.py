@@ -30,6 +30,7 @@ TWIN_MISTAKES = {
     "no-final-relu": "the twin's blocks end without their ReLU",
     "weights-not-copied": "the twin's convolutions do not hold the stage's weights",
     "bn-statistics-not-copied": "the twin's BatchNorms do not hold the stage's statistics",
+    "layers-in-another-order": "the twin holds the stage's weights and statistics but computes something else",
     "shares-weights": "the twin shares weight tensors with the stage",
     "check-could-not-finish": "the learner's code broke the check itself",
 }
@@ -57,6 +58,15 @@ def _conv_weights(module):
     return [m.weight for m in module.modules() if isinstance(m, nn.Conv2d)]
 
 
+def _bn_state(module):
+    return [t for m in module.modules() if isinstance(m, nn.BatchNorm2d)
+            for t in (m.weight, m.bias, m.running_mean, m.running_var)]
+
+
+def _same_tensors(mine, theirs):
+    return len(mine) == len(theirs) and all(a.shape == b.shape and torch.equal(a, b) for a, b in zip(mine, theirs))
+
+
 def _name_the_difference(out, residual_out, reference, x, twin, stage):
     """(mistake id, words): why the learner's twin computes something else than the stage's plain twin."""
     with torch.no_grad():
@@ -66,14 +76,20 @@ def _name_the_difference(out, residual_out, reference, x, twin, stage):
                                       "ReLU?")
         if same_values(out, _without_final_relus(reference, x)):
             return "no-final-relu", "the blocks end without their ReLU: a plain block is conv-BN-ReLU-conv-BN-ReLU."
-    mine, theirs = _conv_weights(twin), _conv_weights(stage)
-    if len(mine) != len(theirs) or any(a.shape != b.shape or not torch.equal(a, b) for a, b in zip(mine, theirs)):
-        return "weights-not-copied", (f"the twin's {len(mine)} convolutions do not hold the stage's {len(theirs)} "
-                                      "convolutions' weights (a newly built block starts from fresh random weights): "
-                                      "copy each block's weights into its twin.")
-    return "bn-statistics-not-copied", (f"the outputs differ from the stage's plain twin by up to "
-                                        f"{float((out - reference(x)).abs().max()):.3g}, though the convolutions hold "
-                                        "the stage's weights: do the BatchNorms hold the stage's statistics too?")
+        mine, theirs = _conv_weights(twin), _conv_weights(stage)
+        if not _same_tensors(mine, theirs):
+            return "weights-not-copied", (f"the twin's {len(mine)} convolutions do not hold the stage's {len(theirs)} "
+                                          "convolutions' weights (a newly built block starts from fresh random "
+                                          "weights): copy each block's weights into its twin.")
+        difference = float((out - reference(x)).abs().max())
+        if _same_tensors(_bn_state(twin), _bn_state(stage)):
+            return "layers-in-another-order", (f"the twin holds the stage's weights and BatchNorm statistics, yet its "
+                                               f"outputs differ from the stage's plain twin by up to {difference:.3g}: "
+                                               "compare the order of the layers in each block with "
+                                               "conv-BN-ReLU-conv-BN-ReLU.")
+    return "bn-statistics-not-copied", (f"the outputs differ from the stage's plain twin by up to {difference:.3g}, "
+                                        "though the convolutions hold the stage's weights: do the BatchNorms hold "
+                                        "the stage's statistics too?")
 
 
 def _changed(stage, before):
