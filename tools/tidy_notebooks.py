@@ -4,7 +4,9 @@ JupyterLab), and check that they do.
     python tools/tidy_notebooks.py            # tidy every notebook in notebooks/ in place
     python tools/tidy_notebooks.py --check    # change nothing; list what is untidy, exit 1 if anything is
 
-Run it after executing a notebook. What it does to each notebook:
+Run it after executing a notebook, then `python tools/figure_alt.py --write` (executing a notebook drops
+its figures' alternative text with the old outputs; that tool stores the texts of docs/figure_alt.json)
+and `python tools/slides.py --write` (the slide layout depends on the outputs' length). What it does to each notebook:
 
 * nbval markers move from comments in the learner's code (``# NBVAL_IGNORE_OUTPUT``) to cell tags
   (``nbval-ignore-output``), which nbval reads the same way;
