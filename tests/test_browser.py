@@ -37,15 +37,21 @@ RUN_ALL_TIMEOUT_MS = 6 * 60_000  # notebook 01 takes about 35 s here; leave room
 STEP_TIMEOUT_MS = 60_000
 
 
-@pytest.fixture
-def chromium():
-    """Chromium's path; skips (or, with RESNET_EDU_REQUIRE_BROWSER=1, fails) without a browser to drive."""
+def find_chromium():
+    """(Chromium's path or None, what is missing to drive it): the system's Chromium and Playwright's client."""
     path = "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else shutil.which("chromium")
     missing = [] if path else ["Chromium (/usr/bin/chromium or `chromium` on PATH)"]
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
         missing.append("the Python package `playwright`")
+    return path, missing
+
+
+@pytest.fixture
+def chromium():
+    """Chromium's path; skips (or, with RESNET_EDU_REQUIRE_BROWSER=1, fails) without a browser to drive."""
+    path, missing = find_chromium()
     if missing:
         reason = "the browser test needs " + " and ".join(missing) + " (.ci/install_browser.sh installs them)"
         if os.environ.get("RESNET_EDU_REQUIRE_BROWSER") == "1":

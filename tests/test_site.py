@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 import build_site  # noqa: E402
 import figure_alt  # noqa: E402
 from colab_links import NOTEBOOKS, colab_url  # noqa: E402
-from test_browser import CHROMIUM_ARGS  # noqa: E402
+from test_browser import CHROMIUM_ARGS, find_chromium  # noqa: E402
 
 COLAB = "https://colab.research.google.com/"
 TIMEOUT_MS = 60_000
@@ -65,12 +65,7 @@ def site(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def chromium():
-    path = "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else shutil.which("chromium")
-    missing = [] if path else ["Chromium (/usr/bin/chromium or `chromium` on PATH)"]
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        missing.append("the Python package `playwright`")
+    path, missing = find_chromium()
     if missing:
         _skip_or_fail("the site's browser tests need " + " and ".join(missing) + " (.ci/install_browser.sh)")
     return path
