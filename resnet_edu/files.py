@@ -68,3 +68,15 @@ def one_at_a_time(lock_path, poll_seconds=0.2):
         yield
     finally:
         lock_path.unlink(missing_ok=True)
+
+
+ENV_RUNS = "RESNET_EDU_RUNS"
+
+
+def runs_folder():
+    """Where the notebooks write their runs: ``$RESNET_EDU_RUNS`` if set (the test command sets it to
+    a temporary folder, so that running the tests never replaces a learner's checkpoints), else the
+    repository's ``runs/`` (not committed) seen from ``notebooks/``, else ``runs/`` here (Colab)."""
+    if os.environ.get(ENV_RUNS):
+        return Path(os.environ[ENV_RUNS])
+    return Path("../runs") if Path("../resnet_edu").is_dir() else Path("runs")

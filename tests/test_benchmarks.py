@@ -28,6 +28,7 @@ def test_both_implementations_get_identical_weights():
         assert torch.equal(a, b), key
 
 
+@pytest.mark.slow
 def test_parity_times_the_same_work_in_both_implementations(cifar_result):
     """After the warm-up and timed steps (and the memory probe's step on a GPU) both models took the
     same SGD steps from the same weights, so they must hold the same weights: the ratio compares like
@@ -40,6 +41,7 @@ def test_parity_times_the_same_work_in_both_implementations(cifar_result):
     assert 1 / 3 < cifar_result["speed_ratio"] < 3
 
 
+@pytest.mark.slow
 def test_a_training_step_costs_about_three_forward_passes(cifar_result):
     # backward computes two products per forward product (input and weight gradients), except
     # that the first convolution needs no input gradient: a little under 3 x 2 FLOPs per MAC.
@@ -48,6 +50,7 @@ def test_a_training_step_costs_about_three_forward_passes(cifar_result):
     assert 2.9 < ratio <= 3.0
 
 
+@pytest.mark.slow
 def test_the_measured_peak_bounds_what_a_model_reaches():
     """A 'share of peak' above 100% would mean the peak was no peak (it read 101% once, when only a
     matrix product was timed, while oneDNN's Winograd convolutions are credited more FLOPs than they do)."""
@@ -69,6 +72,7 @@ def test_the_trainer_and_the_plain_loop_train_on_the_same_images():
     assert 1 / 3 < result["ratio"] < 3
 
 
+@pytest.mark.slow
 def test_report_renders_a_result(cifar_result):
     stamp = {"date": "2026-01-01", "torch": "2", "torchvision": "0"}
     row = dict(cifar_result, achieved_flops_per_s=1e9, fraction_of_peak=0.5)

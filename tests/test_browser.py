@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # JupyterLab in headless Chromium: CI runs it (pytest -m slow)
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = "notebooks/01_residual_block.ipynb"
 TOKEN = secrets.token_hex(16)

@@ -2,9 +2,12 @@
 
 import copy
 
+import pytest
 import torch
 
 from resnet_edu.resnet import build
+
+pytestmark = pytest.mark.slow  # torch.compile and torch.export: tens of seconds; CI runs it (pytest -m slow)
 
 
 def test_torch_compile_full_graph():

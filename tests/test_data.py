@@ -25,6 +25,7 @@ def isolated(tmp_path, monkeypatch):
     return tmp_path
 
 
+@pytest.mark.slow
 @needs_cifar
 def test_offline_cifar10_has_the_published_counts_and_statistics():
     cifar = load_cifar10(verbose=False)

@@ -9,6 +9,8 @@ import sys
 import pytest
 from _tiny_cifar import write_tiny_tarball
 
+pytestmark = pytest.mark.slow  # two processes under torchrun: tens of seconds: CI runs it (pytest -m slow)
+
 TORCHRUN = shutil.which("torchrun") or os.path.join(os.path.dirname(sys.executable), "torchrun")
 
 

@@ -36,6 +36,8 @@ import figure_alt  # noqa: E402
 from colab_links import NOTEBOOKS, colab_url  # noqa: E402
 from test_browser import CHROMIUM_ARGS, find_chromium  # noqa: E402
 
+pytestmark = pytest.mark.slow  # builds the site and opens every page in Chromium: CI runs it (pytest -m slow)
+
 COLAB = "https://colab.research.google.com/"
 TIMEOUT_MS = 60_000
 

@@ -24,6 +24,8 @@ from pathlib import Path
 import pytest
 from test_browser import CHROMIUM_ARGS, chromium  # noqa: F401  (a fixture: Chromium's path, or a skip)
 
+pytestmark = pytest.mark.slow  # builds every deck and walks it in Chromium: CI runs it (pytest -m slow)
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 import slides  # noqa: E402

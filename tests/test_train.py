@@ -147,6 +147,7 @@ def test_random_states_load_on_the_cpu_wherever_the_model_lives(tmp_path):
     assert torch.equal(torch.rand(3), expected)
 
 
+@pytest.mark.slow
 def test_a_compiled_run_saves_plain_weights_that_reload_and_compiling_is_timed_apart(tmp_path, monkeypatch):
     """With compile=True the checkpoint holds the plain module's names (no '_orig_mod.' prefix), so a
     fresh, uncompiled model loads it strictly and evaluates to the run's accuracy. The warm-up that
