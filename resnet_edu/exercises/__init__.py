@@ -13,7 +13,7 @@ from .four_stages import check_resnet18_predictions, check_resnet_forward, check
 from .identity_and_conv_blocks import (check_downsample, check_option_a_resnet50, check_stride_only_shortcut,
                                        check_zero_pad_shortcut)
 from .residual_block import check_basic_block, check_width_prediction, check_zero_init_predictions
-from .training import check_decay_groups, check_per_class_accuracy, check_random_flip
+from .training import check_decay_groups, check_per_class_accuracy, check_random_flip, check_train_step
 from .what_resnet_sees import check_grad_cam, check_map_size_predictions
 from .why_residuals_work import check_deletion_predictions, check_plain_twin
 
@@ -32,7 +32,7 @@ __all__ = [
     "check_downsample", "check_zero_pad_shortcut", "check_stride_only_shortcut", "check_option_a_resnet50",  # 02
     "check_stage", "check_resnet18_predictions", "check_resnet_forward",  # 03
     "check_bottleneck", "check_resnet50_predictions",  # 04
-    "check_decay_groups", "check_per_class_accuracy", "check_random_flip",  # 05
+    "check_decay_groups", "check_per_class_accuracy", "check_random_flip", "check_train_step",  # 05
     "check_plain_twin", "check_deletion_predictions",  # 06
     "check_grad_cam", "check_map_size_predictions",  # 07
     "show_solution", "mistake_catalogue",
