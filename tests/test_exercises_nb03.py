@@ -1,7 +1,8 @@
-"""Notebook 03: the predict-then-check questions of exercise 2 and the facts its new sections
+"""Notebook 03: the predict-then-check questions of exercise 3 and the facts its new sections
 state (the image sizes a fixed 7x7 pool handles, the equal cost of the 3x3 convolutions, what
-global average pooling saves), each checked against what PyTorch computes; and check_resnet_forward,
-the forward pass of the ResNet class, with its named mistakes."""
+global average pooling saves), each checked against what PyTorch computes; check_resnet_forward
+(exercise 2), the forward pass of the ResNet class, with its named mistakes; and the closing check
+that assembles the learner's ResNet18 from exercises 1 and 2."""
 
 import json
 import math
@@ -21,6 +22,7 @@ from resnet_edu.exercises import check_resnet18_predictions, check_resnet_forwar
 from resnet_edu.exercises.four_stages import forward_with
 from resnet_edu.exercises.solutions.resnet_forward import resnet_forward
 from resnet_edu.measure import count_parameters
+from resnet_edu.resnet import make_stage as reference_stage
 from resnet_edu.resnet import resnet18, resnet50
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "03_resnet18_four_stages.ipynb"
@@ -33,7 +35,7 @@ RIGHT = {"parameters_100_classes": 11_227_812, "layer4_shape_600x400": (1, 512, 
 TRUTHS = ("11227812", "11,227,812", "(1, 512, 19, 13)", "19, 13", "layer1[0]", "7.25")
 
 
-# ---------------------------------------------------------------- exercise 1: check_resnet18_predictions
+# ---------------------------------------------------------------- exercise 3: check_resnet18_predictions
 
 
 def test_empty_predictions_fail_one_line_each_and_give_nothing_away(capsys):
@@ -109,7 +111,48 @@ def test_the_stored_exercise_outputs_give_no_answer_away():
     stage = _stored_output("check_stage(make_stage)")
     assert stage.count("FAIL  expected") == 3  # the empty starter: only the number of blocks is named
     assert "instead of" not in stage and "flow into it" not in stage  # no stride, no bookkeeping
-    assert "Conv Block" not in stage and "Identity Block" not in stage  # exercise 1, question 3 asks for them
+    assert "Conv Block" not in stage and "Identity Block" not in stage  # exercise 3, question 3 asks for them
+
+
+def _your_resnet18_verdict(capsys, **learners):
+    """What the notebook's closing cell prints, run after its set-up cell with the learner's functions."""
+    cells = [c for c in json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"] if c["cell_type"] == "code"]
+    namespace = dict(learners)
+    markers = ("notebook_start = time.perf_counter()", "class YourResNet18", "print(is_your_resnet18_torchvisions())")
+    for marker in markers:  # the set-up cell, the model, the check
+        exec("".join(next(c for c in cells if marker in "".join(c["source"]))["source"]), namespace)
+    return capsys.readouterr().out
+
+
+def _starter_stage(block, in_channels, width, num_blocks, stride):
+    return nn.Sequential()
+
+
+def _starter_forward(model, x):
+    raise NotImplementedError("your code here")
+
+
+def test_your_resnet18_is_torchvisions_with_the_solutions(capsys):
+    from resnet_edu.exercises.solutions.stage import make_stage
+
+    out = _your_resnet18_verdict(capsys, make_stage=make_stage, resnet_forward=resnet_forward)
+    assert out.startswith("Your ResNet18 is torchvision's") and out.count("\n") == 1
+
+
+@pytest.mark.parametrize("learners,exercise", [
+    (dict(make_stage=_starter_stage, resnet_forward=_starter_forward), "exercise 1"),  # the stored run
+    (dict(), "exercise 1"),  # neither exercise's cell was run
+    (dict(make_stage=reference_stage, resnet_forward=_starter_forward), "exercise 2"),
+    (dict(make_stage=reference_stage, resnet_forward=lambda model, x: model.fc(x.mean((2, 3)))), "exercise 2"),
+])
+def test_your_resnet18_says_in_one_line_which_exercise_to_finish(capsys, learners, exercise):
+    out = _your_resnet18_verdict(capsys, **learners)
+    assert out.startswith("Not yet") and out.count("\n") == 1 and exercise in out
+
+
+def test_the_stored_closing_check_is_the_starters_not_yet():
+    out = _stored_output("print(is_your_resnet18_torchvisions())")
+    assert out.startswith("Not yet") and "exercise 1" in out and out.count("\n") == 1
 
 
 def test_the_empty_starter_stage_is_told_only_how_many_blocks_are_missing():
@@ -191,7 +234,7 @@ def test_a_flatten_head_would_hold_49_times_the_gap_heads_parameters():
     assert count_parameters(flatten_head) > 2 * count_parameters(resnet18())
 
 
-# ---------------------------------------------------------------- exercise 3: check_resnet_forward
+# ---------------------------------------------------------------- exercise 2: check_resnet_forward
 
 def test_the_solution_of_the_forward_pass_passes():
     assert_passes(check_resnet_forward(resnet_forward))

@@ -165,7 +165,7 @@ def test_a_constructor_that_raises_is_reported_not_raised():
     assert mistakes(check_bottleneck(BrokenConstructor)) == ["constructor-raises"] * 3
 
 
-# ---------------------------------------------------------------- exercise 2 of notebooks 03 and 04
+# ---------------------------------------------------------------- the predictions: 03's exercise 3, 04's exercise 2
 
 
 def _run_solution(name, capsys):

@@ -1,6 +1,6 @@
-"""The checkers of notebook 03: ``check_resnet18_predictions`` (exercise 1, predict, then check),
-``check_stage`` (exercise 2, the stage builder) and ``check_resnet_forward`` (the
-forward pass of the ResNet class, written out).
+"""The checkers of notebook 03: ``check_stage`` (exercise 1, the stage builder),
+``check_resnet_forward`` (exercise 2, the forward pass of the ResNet class, written out) and
+``check_resnet18_predictions`` (exercise 3, predict, then check).
 
 A learner's ``make_stage(block, in_channels, width, num_blocks, stride)`` is built for stages of
 ResNet18, ResNet34 and ResNet50 and compared with :func:`resnet_edu.resnet.make_stage`, which
@@ -117,7 +117,7 @@ def _check_stage_blocks(result, stage, case):
 
 
 def check_stage(candidate_function):
-    """Exercise 2 of notebook 03: check a learner's ``make_stage(block, in_channels, width, num_blocks, stride)``.
+    """Exercise 1 of notebook 03: check a learner's ``make_stage(block, in_channels, width, num_blocks, stride)``.
 
     It must return an nn.Sequential of ``num_blocks`` blocks, ``block(in_channels, width, stride)``
     first and ``block(width * block.expansion, width, 1)`` after it, as ResNet's stages are built.
@@ -131,7 +131,7 @@ def check_stage(candidate_function):
     return result
 
 
-# -------------------------------------------------------------------------- exercise 1: predict, then check
+# -------------------------------------------------------------------------- exercise 3: predict, then check
 
 
 def block_name(name):
@@ -171,7 +171,7 @@ RESNET18_QUESTIONS = [
 
 
 def check_resnet18_predictions(answers):
-    """Exercise 1 of notebook 03: each prediction in the dict ``answers`` against the measurement."""
+    """Exercise 3 of notebook 03: each prediction in the dict ``answers`` against the measurement."""
     key = "bottleneck_conv_blocks"
     if isinstance(answers, dict) and isinstance(answers.get(key), (set, frozenset, list, tuple)):
         answers = {**answers, key: {block_name(name) for name in answers[key]}}
@@ -179,7 +179,7 @@ def check_resnet18_predictions(answers):
                              RESNET18_QUESTIONS, answers)
 
 
-# ---------------------------------------------------------------------------------------- exercise 3
+# ---------------------------------------------------------------------------------------- exercise 2
 
 
 STAGES = ("layer1", "layer2", "layer3", "layer4")

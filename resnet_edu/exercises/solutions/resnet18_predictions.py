@@ -1,4 +1,4 @@
-"""Notebook 03, exercise 1: each prediction worked out, then measured, then checked."""
+"""Notebook 03, exercise 3: each prediction worked out, then measured, then checked."""
 
 import math
 

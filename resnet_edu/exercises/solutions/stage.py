@@ -1,4 +1,4 @@
-"""Notebook 03, exercise 2: make_stage, the blocks of one stage in an nn.Sequential."""
+"""Notebook 03, exercise 1: make_stage, the blocks of one stage in an nn.Sequential."""
 
 from torch import nn
 
