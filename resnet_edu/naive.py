@@ -1,6 +1,6 @@
-"""A teaching specimen: ResNet18 as a popular from-scratch blog post writes it, mistakes included.
+"""A teaching specimen: ResNet18 as many from-scratch blog posts write it, with three mistakes common in them.
 
-The blog's code runs and trains, which is why its mistakes survive. Each one is a flag here, so a
+Such code runs and trains, which is why its mistakes survive. Each one is a flag here, so a
 notebook can switch them off one at a time and measure what each costs:
 
 * ``relu_before_add``: the residual branch ends in a ReLU *before* the addition (and again after),
@@ -74,5 +74,5 @@ class NaiveResNet18(nn.Module):
 
 
 def naive_resnet18(relu_before_add=True, conv_bias=True, fixed_avgpool=True, num_classes=1000):
-    """The blog's ResNet18; every flag True reproduces one of its three mistakes."""
+    """The blog-style ResNet18; every flag True reproduces one of its three mistakes."""
     return NaiveResNet18(relu_before_add, conv_bias, fixed_avgpool, num_classes)

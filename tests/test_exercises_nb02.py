@@ -207,6 +207,34 @@ def test_zeros_made_on_the_cpu_or_in_float32_are_named():
     assert_passes(check_zero_pad_shortcut(ZerosLikeX))
 
 
+class ZerosInABuffer(Solution):
+    """Right: the zeros are a buffer, which model.to(device) and .to(dtype) move with the module."""
+
+    def __init__(self, in_channels, out_channels, stride):
+        super().__init__(in_channels, out_channels, stride)
+        self.register_buffer("zeros", torch.zeros(1, out_channels - in_channels, 1, 1))
+
+    def forward(self, x):
+        x = x[:, :, ::self.stride, ::self.stride]
+        return torch.cat([x, self.zeros.expand(x.shape[0], -1, x.shape[2], x.shape[3])], dim=1)
+
+
+def test_zeros_in_a_buffer_move_with_the_module_and_pass(capsys):
+    assert_passes(check_zero_pad_shortcut(ZerosInABuffer))
+    assert mistakes(check_zero_pad_shortcut(ZerosOnTheCpu)) == ["zeros-on-wrong-device"]
+
+
+class ChangesXInPlace(Solution):
+    def forward(self, x):
+        x.mul_(1.0)  # the same values, but x changed in place: the branch's backward needs x as it was
+        return super().forward(x)
+
+
+def test_changing_x_in_place_is_named_as_such_not_as_a_cut_gradient(capsys):
+    assert mistakes(check_zero_pad_shortcut(ChangesXInPlace)) == ["modifies-input"] * 3
+    assert mistakes(check_zero_pad_shortcut(Detached)) == ["gradient-does-not-reach-x"] * 3
+
+
 def test_the_device_hint_names_the_tools_but_not_the_answer(capsys):
     check_zero_pad_shortcut(ZerosOnTheCpu)
     out = capsys.readouterr().out
@@ -315,6 +343,15 @@ def test_the_notebook_runs_exercise_1_without_naming_the_failing_case(capsys):
     out = capsys.readouterr().out
     assert "Case 3 of 4: a Conv Block" in out
     assert not [s for s in ("64", "128", "stride 1", "stride=1", "(4, ") if s in out], out
+
+
+@pytest.mark.parametrize("show_cases", [True, False])
+def test_passing_what_make_downsample_returns_is_named(show_cases, capsys):
+    from resnet_edu.exercises.solutions.downsample import make_downsample
+
+    for returned in (make_downsample(64, 128, 2), make_downsample(64, 64, 1)):  # an nn.Sequential, None
+        assert mistakes(check_downsample(returned, show_cases=show_cases)) == ["result-not-function"]
+    assert mistakes(check_downsample(42, show_cases=show_cases)) == ["not-callable"]
 
 
 def test_exercise_1_without_names_passes_the_solution_and_still_names_other_mistakes(capsys):

@@ -118,8 +118,10 @@ def _your_resnet18_verdict(capsys, **learners):
     """What the notebook's closing cell prints, run after its set-up cell with the learner's functions."""
     cells = [c for c in json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"] if c["cell_type"] == "code"]
     namespace = dict(learners)
-    markers = ("notebook_start = time.perf_counter()", "class YourResNet18", "print(is_your_resnet18_torchvisions())")
-    for marker in markers:  # the set-up cell, the model, the check
+    markers = ("notebook_start = time.perf_counter()", "def randomise_batchnorm", "class YourResNet18",
+               "print(is_your_resnet18_torchvisions())")
+    for marker in markers:  # the set-up cell, the BN randomiser of the torchvision check, the model, the check
+        capsys.readouterr()  # only the last cell's words are the verdict
         exec("".join(next(c for c in cells if marker in "".join(c["source"]))["source"]), namespace)
     return capsys.readouterr().out
 
@@ -130,6 +132,12 @@ def _starter_stage(block, in_channels, width, num_blocks, stride):
 
 def _starter_forward(model, x):
     raise NotImplementedError("your code here")
+
+
+def _relu_before_bn1(model, x):
+    x = model.maxpool(model.bn1(model.relu(model.conv1(x))))
+    x = model.layer4(model.layer3(model.layer2(model.layer1(x))))
+    return model.fc(torch.flatten(model.avgpool(x), 1))
 
 
 def test_your_resnet18_is_torchvisions_with_the_solutions(capsys):
@@ -144,6 +152,8 @@ def test_your_resnet18_is_torchvisions_with_the_solutions(capsys):
     (dict(), "exercise 1"),  # neither exercise's cell was run
     (dict(make_stage=reference_stage, resnet_forward=_starter_forward), "exercise 2"),
     (dict(make_stage=reference_stage, resnet_forward=lambda model, x: model.fc(x.mean((2, 3)))), "exercise 2"),
+    # a ReLU before the stem's BN: invisible while every BN has its default statistics, so the check randomises them
+    (dict(make_stage=reference_stage, resnet_forward=_relu_before_bn1), "exercises 1 and 2"),
 ])
 def test_your_resnet18_says_in_one_line_which_exercise_to_finish(capsys, learners, exercise):
     out = _your_resnet18_verdict(capsys, **learners)

@@ -266,3 +266,123 @@ class KuangliuNoReluAfter3x3(KuangliuBottleneck):
 ])
 def test_the_known_mistakes_are_still_named_in_a_block_with_other_names(candidate, named):
     assert mistakes(check_bottleneck(candidate)) == [named] * 3
+
+
+# ---------------------------------------------------------------- check_bottleneck: padding, width, order, projection
+
+
+class NoPaddingOn3x3(MyBottleneck):
+    def __init__(self, in_channels, width, stride=1):
+        super().__init__(in_channels, width, stride)
+        self.conv2.padding = (0, 0)
+
+
+class PaddingOnReduction(MyBottleneck):
+    def __init__(self, in_channels, width, stride=1):
+        super().__init__(in_channels, width, stride)
+        self.conv1.padding = (1, 1)
+
+
+class PaddingOnProjection(MyBottleneck):
+    def __init__(self, in_channels, width, stride=1):
+        super().__init__(in_channels, width, stride)
+        if self.downsample is not None:
+            self.downsample[0].padding = (1, 1)
+
+
+@pytest.mark.parametrize("candidate,named", [
+    (NoPaddingOn3x3, ["wrong-padding-on-3x3"] * 3),
+    (PaddingOnReduction, ["padding-on-1x1"] * 3),
+    (PaddingOnProjection, ["padding-on-1x1"] * 2),  # the Identity Block has no projection, and passes
+])
+def test_a_padding_that_changes_the_size_is_named_not_blamed_on_the_shortcut(candidate, named):
+    # every Bottleneck has a 1x1, so the engine's hint for a block that keeps its shape never fired
+    assert mistakes(check_bottleneck(candidate)) == named
+
+
+class WidthAsOutChannels(nn.Module):
+    """The convention of notebooks 01-03: the second argument is the block's out_channels, and the
+    3x3 runs at out_channels // 4."""
+
+    expansion = 4
+
+    def __init__(self, in_channels, out_channels, stride=1):
+        super().__init__()
+        width = out_channels // 4
+        self.conv1 = nn.Conv2d(in_channels, width, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = nn.Conv2d(width, width, 3, stride, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.conv3 = nn.Conv2d(width, out_channels, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(out_channels)
+        self.downsample = None
+        if stride != 1 or in_channels != out_channels:
+            self.downsample = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride, bias=False),
+                                            nn.BatchNorm2d(out_channels))
+
+    def forward(self, x):
+        identity = x if self.downsample is None else self.downsample(x)
+        out = torch.relu(self.bn1(self.conv1(x)))
+        out = torch.relu(self.bn2(self.conv2(out)))
+        return torch.relu(self.bn3(self.conv3(out)) + identity)
+
+
+def test_reading_width_as_out_channels_is_named_in_every_case():
+    # in layer1[0] (64, 64) the reducing 1x1 is 64->16: it must not be taken for the expanding one
+    assert mistakes(check_bottleneck(WidthAsOutChannels)) == ["width-taken-as-out-channels"] * 3
+
+
+class ExpandsByOne(MyBottleneck):
+    expansion = 1
+
+
+def test_an_expansion_of_1_is_named_even_where_the_projection_has_the_expanding_1x1s_shape():
+    assert mistakes(check_bottleneck(ExpandsByOne)) == ["missing-expansion"] + ["wrong-expansion"] * 3
+
+
+def test_the_v1_placement_is_credited_to_the_released_models_not_the_papers_text():
+    from resnet_edu.exercises.bottleneck import MISTAKE_IDS
+    assert "paper's v1" not in MISTAKE_IDS["stride-on-first-1x1"]
+
+
+def _relu_before_bn(units):
+    class ReluBeforeBN(MyBottleneck):
+        def forward(self, x):
+            identity = x if self.downsample is None else self.downsample(x)
+            out = x
+            for i in (1, 2):
+                conv, bn = getattr(self, f"conv{i}"), getattr(self, f"bn{i}")
+                out = bn(self.relu(conv(out))) if i in units else self.relu(bn(conv(out)))
+            return self.relu(self.bn3(self.conv3(out)) + identity)
+    return ReluBeforeBN
+
+
+@pytest.mark.parametrize("units", [(1, 2), (1,), (2,)])
+def test_relu_before_bn_is_named(units):
+    assert mistakes(check_bottleneck(_relu_before_bn(units))) == ["relu-before-bn"] * 3
+
+
+class ProjectsOnlyOnChannels(MyBottleneck):
+    """The rule `if in_channels != out_channels`: right in all three of ResNet50's places, wrong
+    for equal channels at stride 2."""
+
+    def __init__(self, in_channels, width, stride=1):
+        super().__init__(in_channels, width, stride)
+        if in_channels == width * self.expansion:
+            self.downsample = None
+
+
+def test_a_projection_rule_that_ignores_the_stride_is_named():
+    assert mistakes(check_bottleneck(ProjectsOnlyOnChannels)) == ["no-projection-for-stride-alone"]
+
+
+class StrideWrittenAsTwo(MyBottleneck):
+    """stride=2 typed on the 3x3 instead of stride=stride: the blocks of stride 1 downsample too."""
+
+    def __init__(self, in_channels, width, stride=1):
+        super().__init__(in_channels, width, stride)
+        self.conv2.stride = (2, 2)
+
+
+def test_a_branch_that_downsamples_in_a_block_of_stride_1_is_named():
+    assert mistakes(check_bottleneck(StrideWrittenAsTwo)) == ["downsamples-at-stride-1"] * 2  # layer2[0] passes

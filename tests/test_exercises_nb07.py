@@ -15,16 +15,18 @@ from _checker_results import assert_names, assert_passes, mistakes
 
 from resnet_edu.exercises import check_grad_cam, check_map_size_predictions
 from resnet_edu.exercises.solutions.grad_cam import my_grad_cam
-from resnet_edu.exercises.what_resnet_sees import (ATOL, GRAD_CAM_MISTAKES, IMAGES_SHAPE, LAYER, _other_classes,
-                                                   _small_model, layer_gradients, mistaken_grad_cam)
+from resnet_edu.exercises.what_resnet_sees import (ATOL, GRAD_CAM_MISTAKES, LAYER, _classes_without_evidence,
+                                                   _evidence, _model_and_images, _other_classes, layer_gradients,
+                                                   mistaken_grad_cam)
 from resnet_edu.inside import grad_cam, recording_outputs
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "07_what_resnet_sees.ipynb"
 
 
 def learners_grad_cam(model, images, layer, classes=None, *, relu=True, average=True, softmax=False,
-                      every_images_class=False, use_classes=True, scale="each", scale_first=False, resize=True,
-                      mode="bilinear", align_corners=False, keep_channel=False, maps_only=False, leave_hook=False):
+                      every_images_class=False, use_classes=True, first_images_class=False, return_predicted=False,
+                      scale="each", scale_first=False, resize=True, mode="bilinear", align_corners=False,
+                      keep_channel=False, maps_only=False, leave_hook=False):
     """Grad-CAM the way a learner might write it (a hook, retain_grad, backward), with one step that
     can be done wrongly per keyword: independent of the checker's own mistaken_grad_cam."""
     stored = {}
@@ -35,7 +37,8 @@ def learners_grad_cam(model, images, layer, classes=None, *, relu=True, average=
     activations = stored["out"]
     activations.retain_grad()
     if classes is None or not use_classes:
-        classes = logits.argmax(1)
+        # first_images_class: the habit of code written for one image, pred_index = argmax(preds[0])
+        classes = logits[0].argmax().repeat(len(images)) if first_images_class else logits.argmax(1)
     scores = logits.softmax(1) if softmax else logits
     picked = scores[:, classes] if every_images_class else scores[torch.arange(len(images)), classes]
     picked.sum().backward()
@@ -58,7 +61,7 @@ def learners_grad_cam(model, images, layer, classes=None, *, relu=True, average=
         maps = maps / (peaks if scale == "each-unguarded" else peaks.where(peaks > 0, torch.ones_like(peaks)))
     elif scale == "batch":
         maps = maps / maps.max()
-    return maps if maps_only else (maps, classes)
+    return maps if maps_only else (maps, logits.argmax(1) if return_predicted else classes)
 
 
 def with_mistake(**mistake):
@@ -81,10 +84,28 @@ def test_a_map_without_evidence_must_stay_zero_not_be_divided_by_its_zero_peak(c
     assert "no evidence" in capsys.readouterr().out
 
 
-def test_the_mistakes_the_checker_knows_are_grad_cam_with_one_step_changed():
-    model, images = _small_model(), torch.randn(IMAGES_SHAPE)
+def test_the_images_have_different_predictions_each_with_evidence_and_a_clear_margin():
+    # a random network predicts one class for every random image: then "the first image's class for
+    # all" could not be told from "each image's own class"
+    model, images = _model_and_images()
     with torch.no_grad():
-        others = _other_classes(model(images))
+        logits = model(images)
+    predicted = logits.argmax(1)
+    assert len(set(predicted.tolist())) >= 3
+    assert predicted[1:].ne(predicted[0]).sum() >= 2  # the first image's class is wrong for at least two others
+    top_two = logits.topk(2, dim=1).values
+    assert (top_two[:, 0] - top_two[:, 1]).min() > 1e-3  # far above float rounding: every way of computing agrees
+    evidence = _evidence(model, images)
+    assert evidence[torch.arange(len(images)), predicted].all()
+    assert _classes_without_evidence(evidence) is not None
+    model_again, images_again = _model_and_images()
+    assert torch.equal(images, images_again) and torch.equal(model_again.fc.bias, model.fc.bias)
+
+
+def test_the_mistakes_the_checker_knows_are_grad_cam_with_one_step_changed():
+    model, images = _model_and_images()
+    with torch.no_grad():
+        others = _other_classes(model(images), _evidence(model, images))
     assert len(set(others.tolist())) == len(others)  # distinct, so that logits[:, classes] shows
     for classes in (model(images).argmax(1), others):
         expected = grad_cam(model, images, LAYER, classes)[0]
@@ -112,6 +133,10 @@ def test_the_mistakes_the_checker_knows_are_grad_cam_with_one_step_changed():
     (dict(resize=False), "wrong-map-shape"),
     (dict(keep_channel=True), "wrong-map-shape"),
     (dict(use_classes=False), "predicted-class-used"),
+    (dict(use_classes=False, relu=False), "predicted-class-used"),  # told by the classes returned
+    (dict(first_images_class=True), "first-image-class-for-all"),
+    (dict(first_images_class=True, relu=False), "first-image-class-for-all"),
+    (dict(return_predicted=True), "wrong-classes-returned"),
     (dict(maps_only=True), "not-maps-and-classes"),
     (dict(leave_hook=True), "hook-left-attached"),
 ])
@@ -119,12 +144,64 @@ def test_each_mistake_is_named(mistake, named):
     assert_names(check_grad_cam(with_mistake(**mistake)), named)
 
 
-def test_a_forward_pass_without_gradients_is_explained():
+@pytest.mark.parametrize("context", [torch.no_grad, torch.inference_mode])
+@pytest.mark.parametrize("gradient_by", ["autograd.grad", "retain_grad", "tensor hook"])
+def test_a_forward_pass_without_gradients_is_explained(context, gradient_by, capsys):
     def without_gradients(model, images, layer, classes=None):
-        with torch.no_grad():
-            return my_grad_cam(model, images, layer, classes)
+        with context():
+            if gradient_by == "autograd.grad":
+                return my_grad_cam(model, images, layer, classes)
+            if gradient_by == "retain_grad":
+                return learners_grad_cam(model, images, layer, classes)
+            with recording_outputs(model, [layer]) as outputs:
+                model(images)
+            outputs[layer].register_hook(print)
+            return None
 
-    assert_names(check_grad_cam(without_gradients), "function-raises")
+    result = check_grad_cam(without_gradients)
+    out = " ".join(capsys.readouterr().out.split())  # the report's lines are wrapped
+    assert mistakes(result) == ["function-raises", "function-raises"]
+    assert "In plain words" in out and "torch.no_grad()" in out and "graph" in out
+
+
+def test_the_keras_habit_first_images_class_for_all_fails_only_where_classes_is_none():
+    def keras_habit(model, images, layer, classes=None):
+        if classes is None:
+            with torch.no_grad():
+                classes = model(images)[0].argmax().repeat(len(images))  # pred_index = argmax(preds[0])
+        return my_grad_cam(model, images, layer, classes)
+
+    result = check_grad_cam(keras_habit)
+    assert [check.status for check in result.checks] == ["FAIL", "ok"]
+    assert mistakes(result) == ["first-image-class-for-all"]
+
+
+def test_a_single_class_for_all_returned_as_one_number_is_named():
+    def one_number(model, images, layer, classes=None):
+        with recording_outputs(model, [layer]) as outputs:
+            logits = model(images)
+        if classes is None:
+            classes = logits[0].argmax()  # a 0-d tensor: logits[:, classes] then picks it for every image
+        scores = logits[:, classes] if classes.dim() == 0 else logits[torch.arange(len(images)), classes]
+        (gradients,) = torch.autograd.grad(scores.sum(), outputs[layer])
+        maps = F.relu((gradients.mean(dim=(2, 3), keepdim=True) * outputs[layer]).sum(1, keepdim=True))
+        maps = F.interpolate(maps, size=images.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
+        return (maps / maps.flatten(1).max(1).values.clamp_min(1e-12)[:, None, None]).detach(), classes
+
+    assert mistakes(check_grad_cam(one_number)) == ["first-image-class-for-all"]
+
+
+def test_right_maps_with_the_predicted_classes_returned_are_not_called_maps_of_the_predicted_class(capsys):
+    def returns_the_prediction(model, images, layer, classes=None):
+        maps, _ = my_grad_cam(model, images, layer, classes)
+        with torch.no_grad():
+            return maps, model(images).argmax(1)
+
+    result = check_grad_cam(returns_the_prediction)
+    out = " ".join(capsys.readouterr().out.split())
+    assert [check.status for check in result.checks] == ["ok", "FAIL"]
+    assert mistakes(result) == ["wrong-classes-returned"]
+    assert "maps of each image's predicted class" not in out and "the maps are right" in out
 
 
 def test_the_tuple_autograd_grad_returns_is_explained():

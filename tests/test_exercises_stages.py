@@ -193,3 +193,16 @@ def test_the_resnet50_predictions_equal_the_measurements(capsys):
     assert [name for name, _, _ in extra] == ["resnet50", "resnet101"]
     (_, macs50, share50), (_, macs101, share101) = extra
     assert macs50 == macs101 and float(share101) < float(share50)  # the same extra, a smaller share
+
+
+def test_one_block_placed_several_times_is_named(capsys):
+    """nn.Sequential(*[block] * n) has n places but one block object: children() lists it once, so
+    the report used to say 'got 1 block: loop over num_blocks', though the learner did."""
+    def shared_stage(block, in_channels, width, num_blocks, stride):
+        first = block(in_channels, width, stride)
+        rest = block(width * block.expansion, width, 1)
+        return nn.Sequential(first, *[rest] * (num_blocks - 1))
+
+    result = check_stage(shared_stage)
+    assert "same-block-repeated" in mistakes(result)
+    assert "wrong-number-of-blocks" not in mistakes(result)

@@ -67,6 +67,21 @@ def test_random_flip_that_ignores_the_flip_pattern_is_named(capsys):
     assert mistakes(check_per_class_accuracy(lambda m: m[0])) == ["outputs-differ"]
 
 
+@pytest.mark.parametrize("answer,mistake", [(None, "returned-none"), ({"cat": 0.8}, "not-numbers"),
+                                            ("0.8 0.6 0.73", "not-numbers")])
+def test_per_class_answers_that_are_not_numbers_are_named_not_raised(answer, mistake, capsys):
+    result = check_per_class_accuracy(lambda matrix: answer)
+    assert not result
+    assert mistakes(result) == [mistake]
+
+
+def test_a_flip_pattern_not_shaped_to_broadcast_is_named(capsys):
+    unshaped = check_random_flip(lambda images, flip: torch.where(flip, images.flip(3), images))
+    assert mistakes(unshaped) == ["flip-not-broadcast"]
+    assert mistakes(check_random_flip(lambda images, flip: images.flip(3) * flip + images * ~flip)) == \
+        ["flip-not-broadcast"]
+
+
 def test_flip_mistakes_are_named():
     assert mistakes(check_random_flip(lambda images, flip: images)) == ["nothing-flipped"]
     upside_down = check_random_flip(lambda images, flip: torch.where(flip.view(-1, 1, 1, 1), images.flip(2), images))

@@ -3,21 +3,26 @@ and ``check_resnet50_predictions`` (exercise 2, predict, then check).
 
 A learner's ``MyBottleneck(in_channels, width, stride=1)`` is compared with
 :class:`resnet_edu.blocks.Bottleneck` in the three places ResNet50 uses it: first the facts of
-the exercise (the expansion, whether the shortcut projects, which convolution carries the stride),
-then the engine's generic checks. :func:`resnet_edu.resnet.stride_on_first_1x1` builds the v1 placement that the
-checker recognises, the notebook measures and the solutions use.
+the exercise (the expansion, whether the shortcut projects, which convolution carries the stride,
+which convolutions keep the map's size), then the engine's generic checks. The facts read the
+learner's convolutions in the order forward runs them, so they hold whatever the layers are called.
+:func:`resnet_edu.resnet.stride_on_first_1x1` builds the v1 placement that the checker recognises,
+the notebook measures and the solutions use.
 """
 
 import copy
 import functools
+from dataclasses import dataclass
+from typing import Optional
 
+import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..blocks import Bottleneck
 from ..measure import count_macs, count_parameters, on_meta
 from ..resnet import ResNet, resnet50, resnet101, stride_on_first_1x1
-from .engine import (REFERENCE_MISTAKES, Case, Mistake, catalogue, check_facts_then_reference, checking,
+from .engine import (REFERENCE_MISTAKES, SEED, Case, Mistake, catalogue, check_facts_then_reference, checking,
                      describe_conv, is_buildable)
 from .predictions import PREDICTION_MISTAKES, Question, check_predictions
 from .residual_block import residual_mistakes, shortcut
@@ -30,13 +35,30 @@ def _bottleneck_branch(ref, x, relu_after_3x3=True, last_bn=True):
     return ref.bn3(out) if last_bn else out
 
 
+def _relu_before_bn(units):
+    """What the reference gives when its units numbered in ``units`` (1, 2) run conv-ReLU-BN."""
+    def output(ref, x):
+        out = x
+        for i in (1, 2):
+            conv, bn = getattr(ref, f"conv{i}"), getattr(ref, f"bn{i}")
+            out = bn(F.relu(conv(out))) if i in units else F.relu(bn(conv(out)))
+        return F.relu(ref.bn3(ref.conv3(out)) + shortcut(ref, x))
+    return output
+
+
 V1_MISTAKE = Mistake(
-    "stride-on-first-1x1", "stride on the first 1x1 (the paper's v1)",
+    "stride-on-first-1x1", "stride on the first 1x1 (v1, the authors' released models)",
     lambda ref, x: stride_on_first_1x1(copy.deepcopy(ref))(x),
     "the 1x1 reduction carries the stride, as in the models the paper's authors released (ResNet "
     "v1), so it skips three of every four pixels before any convolution looks at them. The exercise "
     "asks for torchvision's placement (ResNet v1.5): which of the three convolutions can take the "
     "stride and still read every pixel?")
+
+_RELU_BEFORE_BN_TEXT = ("a ReLU sits between a convolution and its BN (conv-ReLU-BN) in {where}, so that BN "
+                        "normalises what the ReLU let through instead of the convolution's output, and nothing "
+                        "cuts the negative values BN gives out. Each BN belongs right after its convolution, "
+                        "and the ReLU acts on what BN gives out: compare the order of your layers in forward "
+                        "with the exercise's description.")
 
 BOTTLENECK_MISTAKES = [
     V1_MISTAKE,
@@ -45,6 +67,11 @@ BOTTLENECK_MISTAKES = [
             lambda r, x: F.relu(_bottleneck_branch(r, x, relu_after_3x3=False) + shortcut(r, x)),
             "bn2's output goes into the expanding 1x1 without a ReLU. The branch is "
             "conv1-BN-ReLU, conv2-BN-ReLU, conv3-BN."),
+    *[Mistake("relu-before-bn", "ReLU before BN", _relu_before_bn(units),
+              _RELU_BEFORE_BN_TEXT.format(where=where))
+      for units, where in (((1, 2), "the first two units (after the 1x1 reduction and after the 3x3)"),
+                           ((1,), "the first unit (after the 1x1 reduction)"),
+                           ((2,), "the second unit (after the 3x3)"))],
 ]
 
 BOTTLENECK_CASES = [
@@ -55,22 +82,25 @@ BOTTLENECK_CASES = [
          {"stride": 2}, (2, 256, 8, 8)),
 ]
 
-# The convolutions of a strided bottleneck, told apart by their shapes: (in, out, kernel) as
-# functions of the case's in_channels and width. The branch's three come in the order they run.
-BRANCH_ROLES = {"the 1x1 reduction": lambda c, w: (c, w, (1, 1)),
-                "the 3x3": lambda c, w: (w, w, (3, 3)),
-                "the expanding 1x1": lambda c, w: (w, 4 * w, (1, 1))}
-PROJECTION_ROLE = ("the projection", lambda c, w: (c, 4 * w, (1, 1)))
+# The roles of the branch's three convolutions, in the order they run, with their kernel sizes.
+BRANCH_ROLES = {"the 1x1 reduction": (1, 1), "the 3x3": (3, 3), "the expanding 1x1": (1, 1)}
 
 LAYOUT_MISTAKES = {  # what the facts of the exercise can report, before the generic checks
     "missing-expansion": "the class attribute expansion is not 4",
     "wrong-expansion": "the expanding 1x1 gives out another multiple of width than 4",
+    "width-taken-as-out-channels": "the block gives out width channels: the second argument taken for "
+                                   "out_channels (notebooks 01-03)",
     "missing-projection": "no projection where the stride or the channels change",
+    "no-projection-for-stride-alone": "no projection where only the stride changes (equal channels at "
+                                      "stride 2)",
     "needless-projection": "a projection where the shortcut can be x itself",
     "unstrided-projection": "the projection does not carry the block's stride",
     "branch-downsamples-twice": "more than one convolution of the branch carries the stride",
     "branch-never-downsamples": "no convolution of the branch carries the stride",
     "stride-not-on-3x3": "the stride sits on one convolution, but not on the 3x3 (nor on the first 1x1 alone)",
+    "downsamples-at-stride-1": "a convolution of the branch downsamples in a block built with stride=1",
+    "wrong-padding-on-3x3": "the 3x3's padding changes the map's size (padding=1 missing, or another value)",
+    "padding-on-1x1": "a 1x1 convolution has padding, so it adds a border and the map grows",
 }
 
 
@@ -84,44 +114,151 @@ def _check_expansion(result, candidate_class):
                     "channels leave the block. Add `expansion = 4` to the class body.")
 
 
-def _convs_by_role(block, case):
-    """{role: the learner's convolution with that shape}, or None when the shapes do not tell the
-    roles apart (a missing or extra convolution: the generic checks report it)."""
-    in_channels, width = case.args
-    convs = [m for m in block.modules() if isinstance(m, nn.Conv2d)]
-    found = {}
-    for role, shape in list(BRANCH_ROLES.items()) + [PROJECTION_ROLE]:
-        wanted = shape(in_channels, width)
-        matches = [c for c in convs if (c.in_channels, c.out_channels, c.kernel_size) == wanted]
-        if len(matches) > 1:
-            return None
-        if matches:
-            found[role] = matches[0]
-    return found if all(role in found for role in BRANCH_ROLES) else None
+# ---------------------------------------------------------------------------------------- the facts
+
+
+@dataclass
+class Layout:
+    """A learner's block as forward runs it: the branch's three convolutions in their order, and
+    the projection (None where the shortcut is x itself)."""
+
+    branch: list
+    projection: Optional[nn.Conv2d] = None
+
+    @property
+    def roles(self):
+        return dict(zip(BRANCH_ROLES, self.branch))
+
+
+def _convs_in_run_order(block, x):
+    """[(convolution, whether it reads x itself)] in the order forward runs them, as far as forward
+    gets: a forward that fails in the addition has run them all."""
+    inp, order = x.clone(), []
+
+    def record(m, inputs, output):
+        order.append((m, bool(inputs) and inputs[0] is inp))
+
+    hooks = [m.register_forward_hook(record) for m in block.modules() if isinstance(m, nn.Conv2d)]
+    try:
+        with torch.no_grad():
+            block.eval()(inp)
+    except Exception:  # noqa: BLE001 - the learner's forward: the generic checks report how it fails
+        pass
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return order
+
+
+def _layout(block, case):
+    """The block's Layout, or None when forward does not run a branch of a 1x1, a 3x3 and a 1x1
+    after one another, each once, beside at most one convolution of x (the generic checks report
+    what is missing or extra)."""
+    x = torch.randn(case.input_shape, generator=torch.Generator().manual_seed(SEED))
+    order = _convs_in_run_order(block, x)
+    convs = [conv for conv, _ in order]
+    if len(set(convs)) != len(convs):  # one convolution applied twice
+        return None
+    readers = [conv for conv, reads in order if reads]
+    rest = [conv for conv, reads in order if not reads]
+    if len(rest) != 2 or not 1 <= len(readers) <= 2:
+        return None
+    # the branch's first convolution feeds the 3x3; if the projection could too (expansion = 1),
+    # it is the one that ran last before the 3x3
+    firsts = [conv for conv in readers if conv.out_channels == rest[0].in_channels
+              and convs.index(conv) < convs.index(rest[0])]
+    if not firsts:
+        return None
+    first = firsts[-1]
+    branch = [first, *rest]
+    if [conv.kernel_size for conv in branch] != list(BRANCH_ROLES.values()):
+        return None
+    projection = next((conv for conv in readers if conv is not first), None)
+    return Layout(branch, projection)
+
+
+def _padding(conv):
+    """The convolution's padding per side as a pair, or "same"."""
+    if conv.padding == "same":
+        return "same"
+    return (0, 0) if conv.padding == "valid" else conv.padding
 
 
 def _size_after(size, conv):
     """The height (= width) of a square map of ``size`` after ``conv``."""
-    (k, _), (s, _), (p, _), (d, _) = conv.kernel_size, conv.stride, conv.padding, conv.dilation
+    padding = _padding(conv)
+    if padding == "same":  # PyTorch allows it at stride 1 only
+        return size
+    (k, _), (s, _), (p, _), (d, _) = conv.kernel_size, conv.stride, padding, conv.dilation
     return (size + 2 * p - d * (k - 1) - 1) // s + 1
 
 
-def _check_projection(result, block, case, convs):
+def _keeps_size(conv):
+    """Whether ``conv`` at stride 1 gives out a map of the size it reads."""
+    padding = _padding(conv)
+    return padding == "same" or all(2 * p == d * (k - 1) for k, p, d in
+                                    zip(conv.kernel_size, padding, conv.dilation))
+
+
+def _check_output_channels(result, layout, case):
+    """Whether the branch's last convolution gives out 4 x width channels; False after a FAIL line."""
+    _, width = case.args
+    expanding = layout.branch[-1]
+    out = expanding.out_channels
+    if out == 4 * width:
+        return True
+    if out == width and layout.branch[1].out_channels != width:  # not expansion = 1: the 3x3 is narrower
+        result.fail("width-taken-as-out-channels",
+                    f"your block gives out {out} channels, the value of its second argument, width: your "
+                    f"expanding 1x1 ({describe_conv(expanding)}) ends the branch with width channels, and "
+                    f"your 3x3 runs at {layout.branch[1].out_channels}. In MyBottleneck the second "
+                    f"argument is not the block's output, as out_channels was in notebooks 01 to 03: it is "
+                    f"the width of the 3x3, and the block gives out 4 x width = {4 * width} channels. "
+                    "Which channel count does each of your three convolutions need, given width?")
+    else:
+        result.fail("wrong-expansion",
+                    f"the expanding 1x1 ({describe_conv(expanding)}) gives out {out} channels "
+                    f"({out / width:g} x width), expected 4 x width = {4 * width}: a bottleneck widens its "
+                    "output four times (expansion = 4), and the shortcut, projection or not, follows from "
+                    "that. Which number does your last 1x1 multiply width by?")
+    return False
+
+
+def _has_projection(block):
+    return len([m for m in block.modules() if isinstance(m, nn.Conv2d)]) > 3
+
+
+def _check_stride_alone(result, candidate_class, name, case):
+    """In a strided case whose channels change: whether the learner's class also projects where
+    only the stride changes (equal channels at stride 2), which ResNet50 never builds but the rule
+    "a projection exactly when the shape changes" covers."""
+    _, width = case.args
+    stride = case.kwargs["stride"]
+    probe = Case("equal channels at stride 2", (4 * width, width), {"stride": stride},
+                 (case.input_shape[0], 4 * width, *case.input_shape[2:]))
+    try:
+        block = candidate_class(*probe.args, **probe.kwargs)
+    except Exception:  # noqa: BLE001 - the generic checks of the real cases report a constructor that fails
+        return
+    if not isinstance(block, nn.Module) or _has_projection(block):
+        return
+    size = case.input_shape[-1]
+    half = (size - 1) // stride + 1
+    result.fail("no-projection-for-stride-alone",
+                f"{probe.call_text(name)}, a block ResNet50 does not build but another network's stage can, "
+                f"has no projection: its input and its output both have "
+                f"{4 * width} channels, but stride {stride} turns a map of {size}x{size} into {half}x{half}, "
+                f"so x cannot be added to F(x) as it is. A block that only halves the resolution must "
+                "project x too: which shape changes does your test for a projection look at?")
+
+
+def _check_projection(result, block, case, layout, candidate_class, name):
     """Whether the shortcut projects exactly where it must, with the block's stride."""
     in_channels, width = case.args
     stride = case.kwargs["stride"]
-    expanding = [m for m in block.modules() if isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1)
-                 and m.in_channels == width and m.out_channels != width]
-    if expanding and all(m.out_channels != 4 * width for m in expanding):
-        out = expanding[0].out_channels
-        result.fail("wrong-expansion",
-                    f"the expanding 1x1 gives out {out} channels ({out / width:g} x width), expected 4 x width = "
-                    f"{4 * width}: a bottleneck widens its output four times (expansion = 4), and the shortcut, "
-                    "projection or not, follows from that. Build the last 1x1 with width * self.expansion.")
-        return
     must_project = Bottleneck(in_channels, width, stride).downsample is not None
-    projects = len([m for m in block.modules() if isinstance(m, nn.Conv2d)]) > 3
-    projection = (convs or {}).get(PROJECTION_ROLE[0])
+    projects = _has_projection(block)
+    projection = layout.projection if layout is not None else None
     if must_project and not projects:
         why = "the stride is 2" if stride != 1 else f"the channels change ({in_channels} -> {4 * width})"
         result.fail("missing-projection",
@@ -137,7 +274,11 @@ def _check_projection(result, block, case, convs):
                     f"expected {stride}: the shortcut must change the resolution exactly as the "
                     "branch does, or x and F(x) cannot be added. Build it with the block's stride.")
     else:
-        result.ok("a projection shortcut" if must_project else "the shortcut is x itself")
+        failures_before = len(result.failures)
+        if must_project and stride != 1 and in_channels != 4 * width:
+            _check_stride_alone(result, candidate_class, name, case)
+        if len(result.failures) == failures_before:
+            result.ok("a projection shortcut" if must_project else "the shortcut is x itself")
 
 
 def _stride_problem(strided, convs, case):
@@ -159,7 +300,7 @@ def _stride_problem(strided, convs, case):
         named = " and ".join(f"{role} ({describe_conv(convs[role])})" for role in strided)
         times = "twice" if len(strided) == 2 else f"{len(strided)} times"
         return "branch-downsamples-twice", (f"the branch downsamples {times}: {named} each carry a stride, {sizes}: "
-                f"1/{(expected_size // branch_size) ** 2} of the pixels. The shortcut is right; the "
+                f"1/{(expected_size // max(branch_size, 1)) ** 2} of the pixels. The shortcut is right; the "
                 "branch must halve the resolution once. Keep the stride on the 3x3 alone (v1.5): "
                 "the 1x1 convolutions get stride 1.")
     if not strided:
@@ -182,12 +323,71 @@ def _check_stride_position(result, convs, case):
         result.fail(*problem)
 
 
-def _check_bottleneck_layout(result, block, case):
-    """Whether a projection exists where it must, and, in a strided block, where the stride sits."""
-    convs = _convs_by_role(block, case) if case.kwargs["stride"] != 1 else None
-    _check_projection(result, block, case, convs)
-    if convs is not None:
-        _check_stride_position(result, convs, case)
+def _check_no_stride(result, convs, case):
+    """In a block of stride 1: that no convolution of the branch downsamples anyway (a stride
+    written as a number instead of the block's argument)."""
+    size = case.input_shape[-1]
+    branch_size = size
+    for conv in convs.values():
+        branch_size = _size_after(branch_size, conv)
+    for role, conv in convs.items():
+        if conv.stride != (1, 1):
+            result.fail("downsamples-at-stride-1",
+                        f"{role} ({describe_conv(conv)}) downsamples, though this block is built with "
+                        f"stride=1: F(x) comes out {branch_size}x{branch_size} while the shortcut gives "
+                        f"{size}x{size}, and the two cannot be added. Where does each of your convolutions "
+                        "get its stride from?")
+
+
+def _check_padding(result, layout, case):
+    """Whether every convolution keeps the size of the map it reads, apart from its stride: a 3x3
+    needs padding, a 1x1 none (named before the addition fails, whatever changes shape)."""
+    size = case.input_shape[-1]
+    sizes, branch_size = [], size
+    for conv in layout.branch:  # the size each reads, in the order the branch runs them
+        sizes.append(branch_size)
+        branch_size = _size_after(branch_size, conv)
+    named = [(role, conv, read) for (role, conv), read in zip(layout.roles.items(), sizes)]
+    shortcut_size = size
+    if layout.projection is not None:
+        named.append(("the projection", layout.projection, size))
+        shortcut_size = _size_after(size, layout.projection)
+    sizes_text = (f" F(x) comes out {branch_size}x{branch_size} while the shortcut gives "
+                  f"{shortcut_size}x{shortcut_size}, and the two cannot be added."
+                  if branch_size != shortcut_size else "")
+    for role, conv, read in named:
+        if _keeps_size(conv):
+            continue
+        padding = _padding(conv)[0]
+        out = _size_after(read, conv)
+        seen = (f"{role} ({describe_conv(conv)}) has padding {padding}: it reads a map of {read}x{read} "
+                f"and gives out {out}x{out}.{sizes_text}")
+        if conv.kernel_size == (1, 1):
+            result.fail("padding-on-1x1", f"{seen} A 1x1 convolution keeps the size of its input without "
+                        "any padding, so padding only adds a border of zeros around the map. Which "
+                        "convolutions of the block need padding, and which do not?")
+        else:
+            result.fail("wrong-padding-on-3x3", f"{seen} A 3x3 convolution without the right padding "
+                        "changes the size of the map (its stride aside). How much padding on each side "
+                        "keeps a 3x3's output the size of its input?")
+
+
+def _check_bottleneck_layout(result, block, case, candidate_class, name):
+    """The facts of one case, in the order a learner fixes them: the channels the block gives out,
+    the projection, where the stride sits (or that none does, at stride 1), the padding."""
+    layout = _layout(block, case)
+    if layout is not None and not _check_output_channels(result, layout, case):
+        return
+    failures_before = len(result.failures)
+    _check_projection(result, block, case, layout, candidate_class, name)
+    if layout is None:
+        return
+    if case.kwargs["stride"] != 1:
+        _check_stride_position(result, layout.roles, case)
+    else:
+        _check_no_stride(result, layout.roles, case)
+    if len(result.failures) == failures_before:
+        _check_padding(result, layout, case)
 
 
 BOTTLENECK_MISTAKE_IDS = catalogue(REFERENCE_MISTAKES, LAYOUT_MISTAKES, BOTTLENECK_MISTAKES)
@@ -200,9 +400,10 @@ def check_bottleneck(candidate_class):
         if is_buildable(result, candidate_class):
             _check_expansion(result, candidate_class)
             name = getattr(candidate_class, "__name__", "your block")
+            facts = functools.partial(_check_bottleneck_layout, candidate_class=candidate_class, name=name)
             for case in BOTTLENECK_CASES:
-                check_facts_then_reference(result, candidate_class, Bottleneck, case, name,
-                                           _check_bottleneck_layout, BOTTLENECK_MISTAKES)
+                check_facts_then_reference(result, candidate_class, Bottleneck, case, name, facts,
+                                           BOTTLENECK_MISTAKES)
     return result
 
 

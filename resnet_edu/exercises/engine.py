@@ -257,11 +257,30 @@ def explain_exception(exc):
         ("modified by an inplace operation", "an in-place operation overwrote a tensor that backward "
          "needs, e.g. out += identity on the output of ReLU(inplace=True), or an in-place ReLU "
          "applied to x; write out = out + identity, or use ReLU(inplace=False) there."),
+        ("requires grad is being used in an in-place operation", "an in-place operation (a method whose name "
+         "ends in _, +=, or an assignment into part of a tensor) changed a tensor that autograd must keep as it "
+         "was: the input x, a view of it, or a parameter. Leave that tensor as it is and compute a new one."),
     ]
     for needle, hint in hints:
         if needle in message:
-            return f"{raw}. In plain words: {hint}"
+            return f"{raw.rstrip('.')}. In plain words: {hint}"
     return raw
+
+
+def one_cause_for_shape_mismatch(mistake, otherwise, plain_words):
+    """(mistake_of, explain) for ``call_learner`` where a shape mismatch in an elementwise operation
+    has one likely cause in an exercise: it is named ``mistake`` and explained in ``plain_words``;
+    any other exception is ``otherwise``, explained as :func:`explain_exception` does."""
+    def mistake_of(exc):
+        return mistake if "must match the size of tensor" in str(exc) else otherwise
+
+    def explain(exc):
+        if mistake_of(exc) == otherwise:
+            return explain_exception(exc)
+        first_line = str(exc).strip().splitlines()[0]
+        return f"{type(exc).__name__}: {first_line.rstrip('.')}. In plain words: {plain_words}"
+
+    return mistake_of, explain
 
 
 def is_buildable(result, candidate):

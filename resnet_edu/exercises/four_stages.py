@@ -40,6 +40,7 @@ STAGE_CASES = [
 
 STAGE_MISTAKE_IDS = catalogue(REFERENCE_MISTAKES, {
     "wrong-number-of-blocks": "the stage has more or fewer blocks than num_blocks",
+    "same-block-repeated": "one block object fills several places of the stage (their weights are shared)",
     "fixed-block-class": "a block is built from a fixed class instead of the block argument",
     "stride-on-wrong-block": "a block other than the first has the stride, or the first lacks it",
     "wrong-in-channels": "a block is built for the wrong number of input channels",
@@ -94,6 +95,13 @@ def _check_stage_blocks(result, stage, case):
     with the same problem are reported on one line."""
     block_class, _, width, num_blocks, _ = case.args
     blocks = list(stage.children())
+    placed = list(stage._modules.values())  # children() lists a module placed twice only once
+    if len(placed) == num_blocks and len(blocks) < num_blocks:
+        result.fail("same-block-repeated",
+                    f"the stage has {num_blocks} places but only {len(blocks)} different block object(s): one "
+                    "block placed several times shares its weights between those places. Does each place "
+                    "get a block of its own?")
+        return
     if len(blocks) != num_blocks:
         result.fail("wrong-number-of-blocks",
                     f"expected {num_blocks} blocks (num_blocks={num_blocks}), got {len(blocks)}: "

@@ -6,13 +6,15 @@
   of a failing case, only asks which shape changes the learner's test looks at;
 * ``check_zero_pad_shortcut``: exercise 2, the paper's option A, checked against
   ``make_shortcut(..., option="A")`` with its known mistakes named, then on an input of another
-  device (``meta`` stands in for a GPU) and dtype (bfloat16), where zeros made with a bare
-  ``torch.zeros(...)`` fail. A starter that still raises NotImplementedError gets one FAIL line and
-  no case, so its report shows no shape;
+  device (``meta`` stands in for a GPU) and dtype (bfloat16), the module moved along with x as a
+  training loop moves the model, where zeros made with a bare ``torch.zeros(...)`` fail. A starter
+  that still raises NotImplementedError gets one FAIL line and no case, so its report shows no shape;
 * ``check_stride_only_shortcut``: exercise 3 (a), where the starter's test of exercise 1 (a
   projection only when the stride is not 1) builds the wrong shortcut in ResNet18 and ResNet50;
 * ``check_option_a_resnet50``: exercise 3 (b), what option A would do in ResNet50.
 """
+
+import copy
 
 import torch
 import torch.nn.functional as F
@@ -21,7 +23,8 @@ from ..blocks import block_kind, make_shortcut
 from ..measure import count_parameters
 from ..resnet import resnet18, resnet50
 from .engine import (FAILED, REFERENCE_MISTAKES, Case, CheckResult, Mistake, _construct, call_learner, catalogue,
-                     check_against_reference, checking, is_buildable, matching_mistake, reporting_crashes, same_values)
+                     check_against_reference, checking, explain_exception, is_buildable, matching_mistake,
+                     reporting_crashes, same_values)
 from .predictions import PREDICTION_MISTAKES, Question, check_predictions
 
 # ---------------------------------------------------------------------------------------- exercise 1
@@ -39,6 +42,7 @@ DOWNSAMPLE_CASES = [
 ]
 DOWNSAMPLE_MISTAKE_IDS = catalogue(REFERENCE_MISTAKES, DOWNSAMPLE_MISTAKES, {
     "needless-projection": "a projection where the shape does not change (the shortcut is x itself)",
+    "result-not-function": "what make_downsample returns (a module or None) was passed instead of the function",
 })
 
 
@@ -101,6 +105,18 @@ def _check_downsample_case(result, candidate_function, case, number, name, show_
         _check_projection_quietly(result, candidate_function, case, name)
 
 
+def _is_the_function(result, candidate_function):
+    """False (and a FAIL line) when the learner passed what the function returns, a module or None,
+    instead of the function: the engine's advice for a module would name the module's class."""
+    if candidate_function is not None and not isinstance(candidate_function, torch.nn.Module):
+        return is_buildable(result, candidate_function)
+    got = "None" if candidate_function is None else f"an instance of {type(candidate_function).__name__}"
+    result.fail("result-not-function", f"expected the function make_downsample itself, got {got}: that is what "
+                "a call of it returns. Pass the function without calling it, and the checker calls it with "
+                "each case's arguments")
+    return False
+
+
 def check_downsample(candidate_function, show_cases=True):
     """Check a learner's ``make_downsample(in_channels, out_channels, stride)``: None when the block
     keeps its shape, else a module that projects x (1x1 conv with the stride, then BN).
@@ -112,7 +128,7 @@ def check_downsample(candidate_function, show_cases=True):
     name = getattr(candidate_function, "__name__", "make_downsample")
     title = "Checking your shortcut against resnet_edu.blocks.make_shortcut"
     with checking("downsample", title, DOWNSAMPLE_MISTAKE_IDS) as result:
-        cases = DOWNSAMPLE_CASES if is_buildable(result, candidate_function) else []
+        cases = DOWNSAMPLE_CASES if _is_the_function(result, candidate_function) else []
         for number, case in enumerate(cases, start=1):
             _check_downsample_case(result, candidate_function, case, number, name, show_cases)
     return result
@@ -255,13 +271,30 @@ def _zero_pad_value_problem(out, expected, reference, x):
                             "you keep and in which channels x's values end up")
 
 
-def _gradient_reaches_x(module, reference, x):
-    """Whether backward through the learner's shortcut gives x the reference's gradient."""
+IN_PLACE_ON_X = "requires grad is being used in an in-place operation"  # x, or a view of it, changed in place
+DETACHED = ("build the output from x with torch operations (no .detach(), .data or NumPy), so that backward "
+            "flows through it")
+
+
+def _backward_failure(exc):
+    """(mistake id, words) for an exception of forward and backward with a gradient on x: an in-place
+    change of x (which backward of the block's branch would need as it was), or a cut graph."""
+    if IN_PLACE_ON_X in str(exc):
+        return "modifies-input", (f"forward changes its input x in place, which the block's branch reads too: "
+                                  f"run with a gradient on x, as in training, it raised {explain_exception(exc)}")
+    return "gradient-does-not-reach-x", (f"the gradient cannot reach x: forward and backward with a gradient on x "
+                                         f"raised {explain_exception(exc)}. To fix it, {DETACHED}")
+
+
+def _gradient_reaches_x(result, module, reference, x):
+    """Whether backward through the learner's shortcut gives x the reference's gradient; None (and a
+    FAIL line naming the cause) when forward or backward raises."""
     mine, theirs = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
     try:
         module(mine).sum().backward()
-    except Exception:
-        return False
+    except Exception as exc:  # the learner's forward, now with a gradient: report, never raise
+        result.fail(*_backward_failure(exc))
+        return None
     reference(theirs).sum().backward()
     return mine.grad is not None and torch.equal(mine.grad, theirs.grad)
 
@@ -285,22 +318,24 @@ ON_X = ("build the zeros from x, so that they follow it to its device and dtype:
 
 def _device_or_dtype_problem(module, x):
     """(mistake id, words) when the shortcut gives a tensor of x's device or dtype only on the CPU in
-    float32. The meta device (shapes, no values) stands in for a GPU; bfloat16 for mixed precision."""
-    meta = x.to("meta")
+    float32. The meta device (shapes, no values) stands in for a GPU; bfloat16 for mixed precision.
+    A copy of the module moves with x, as ``model.to(device)`` moves a shortcut's buffers."""
+    meta, moved = x.to("meta"), copy.deepcopy(module)
     try:
         with torch.no_grad():
-            out = module(meta)
+            out = moved.to("meta")(meta)
         if out.device == meta.device:
             out = None
     except Exception:  # typically "Tensor on device cpu is not on the expected device meta"
         out = "raised"
     if out is not None:
-        return "zeros-on-wrong-device", ("on a GPU your shortcut would fail: given x on another device (the "
-                                         "meta device stands in for a GPU here), it makes its zeros on the "
-                                         f"CPU. To fix it, {ON_X}")
+        return "zeros-on-wrong-device", ("on a GPU your shortcut would fail: given x on another device, with the "
+                                         "shortcut moved there too as model.to(device) moves it (the meta "
+                                         "device stands in for a GPU here), it makes its zeros on the CPU. "
+                                         f"To fix it, {ON_X}")
     half = x.to(torch.bfloat16)
     with torch.no_grad():
-        out = module(half)
+        out = copy.deepcopy(module).to(torch.bfloat16)(half)
     if out.dtype != half.dtype:
         return "zeros-of-wrong-dtype", (f"given x in bfloat16 (as under mixed precision), your shortcut returns "
                                         f"{out.dtype}: its zeros are float32 and turn the sum into float32. "
@@ -338,11 +373,11 @@ def _check_zero_pad_case(result, candidate_class, case, name):
 
 
 def _check_gradient(result, module, reference, x):
-    if _gradient_reaches_x(module, reference, x):
+    reaches = _gradient_reaches_x(result, module, reference, x)
+    if reaches:
         result.ok("the gradient reaches x through the pixels the shortcut keeps")
-    else:
-        result.fail("gradient-does-not-reach-x", "the gradient does not reach x as it should: build the output "
-                    "from x with torch operations (no .detach(), .data or NumPy), so that backward flows through it")
+    elif reaches is not None:
+        result.fail("gradient-does-not-reach-x", f"the gradient does not reach x as it should: {DETACHED}")
 
 
 def _check_device_and_dtype(result, candidate_class):

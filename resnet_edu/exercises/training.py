@@ -21,7 +21,7 @@ from ..metrics import per_class_accuracy
 from ..resnet import resnet18
 from ..train import TrainConfig, make_optimizer, make_scheduler
 from .engine import (FAILED, REFERENCE_MISTAKES, SEED, Mistake, call_learner, catalogue, checking, matching_mistake,
-                     reporting_crashes, same_values)
+                     one_cause_for_shape_mismatch, reporting_crashes, same_values)
 
 CALL_MISTAKES = {
     "function-raises": "calling the learner's function raised an exception",
@@ -29,15 +29,17 @@ CALL_MISTAKES = {
     "outputs-differ": "the answer matches neither the reference nor a known mistake",
 }
 FLIP_CALL_MISTAKES = {
+    "flip-not-broadcast": "flip, of shape (N,), was used against the images without a shape that broadcasts",
     "ignores-flip": "right for the first flip pattern, wrong for another",
     "changes-its-input": "the function changed the batch it was given, in place",
     "wrong-dtype": "the flipped images have another dtype than the images given",
 }
 
 
-def _call(result, function, *args):
-    """The learner's function on ``args``, or FAILED with a FAIL line."""
-    return call_learner(result, "calling it", function, *args, mistake="function-raises")
+def _call(result, function, *args, mistake="function-raises", explain=None):
+    """The learner's function on ``args``, or FAILED with a FAIL line (``mistake`` and ``explain`` as
+    :func:`call_learner` takes them)."""
+    return call_learner(result, "calling it", function, *args, mistake=mistake, explain=explain)
 
 
 def _name_the_answer(result, answer, expected, mistakes, right, otherwise):
@@ -124,15 +126,37 @@ ACCURACY_MISTAKES = [
 ]
 
 
+ACCURACY_CALL_MISTAKES = {
+    "returned-none": "the function returned None (it has no return, or returns nothing)",
+    "not-numbers": "the function returned something that is not numbers (a dict, a string, ...)",
+}
+
+
+def _as_numbers(result, answer):
+    """The learner's answer as a flat float64 tensor, or None (and a FAIL line) when it holds no numbers."""
+    if answer is None:
+        result.fail("returned-none", "it returned None: does the function end with a return?")
+        return None
+    try:
+        return torch.as_tensor(answer, dtype=torch.float64).flatten()
+    except Exception:  # noqa: BLE001 - a dict, a string, a list of lists of different lengths: no numbers
+        result.fail("not-numbers", f"it returned a {type(answer).__name__}, which the checker cannot read as "
+                    "numbers: return one fraction per class, as a tensor (or a list of numbers)")
+        return None
+
+
 def check_per_class_accuracy(candidate):
     """``candidate(matrix) -> (classes,)`` fractions: the diagonal over each true class's row sum."""
     title = "Checking per_class_accuracy on a 3-class confusion matrix:"
-    with checking("per_class_accuracy", title, catalogue(CALL_MISTAKES, ACCURACY_MISTAKES)) as result:
+    with checking("per_class_accuracy", title,
+                  catalogue(CALL_MISTAKES, ACCURACY_CALL_MISTAKES, ACCURACY_MISTAKES)) as result:
         expected = per_class_accuracy(ACCURACY_MATRIX).double()
         answer = _call(result, candidate, ACCURACY_MATRIX.clone())
         if answer is FAILED:
             return result
-        answer = torch.as_tensor(answer, dtype=torch.float64).flatten()
+        answer = _as_numbers(result, answer)
+        if answer is None:
+            return result
         shown = [round(v, 3) for v in expected.tolist()]
         if answer.shape != expected.shape:
             result.fail("wrong-output-shape", f"expected one number per class, shape {tuple(expected.shape)}; "
@@ -163,12 +187,21 @@ FLIP_MISTAKES = [
 ]
 
 
+# A shape mismatch in the learner's flip is flip, of shape (N,), lined up against the images' last
+# dimension, the width.
+_flip_failure, _explain_flip_failure = one_cause_for_shape_mismatch(
+    "flip-not-broadcast", "function-raises",
+    "flip has shape (N,), one entry per image, and PyTorch lines up shapes from the right, so it was matched "
+    "against the width of the images, shape (N, C, H, W). Give flip a shape that broadcasts over each image's "
+    "channels, rows and columns, so that each image's entry chooses for the whole image.")
+
+
 def check_random_flip(candidate):
     """``candidate(images, flip) -> images``: mirror left-right exactly the images where flip is True."""
     title = "Checking random_flip on a batch of 4 images:"
     with checking("random_flip", title, catalogue(CALL_MISTAKES, FLIP_CALL_MISTAKES, FLIP_MISTAKES)) as result:
         images = FLIP_IMAGES.clone()
-        answer = _call(result, candidate, images, FLIP.clone())
+        answer = _call(result, candidate, images, FLIP.clone(), mistake=_flip_failure, explain=_explain_flip_failure)
         if answer is FAILED:
             return result
         if not torch.equal(images, FLIP_IMAGES):
@@ -191,7 +224,8 @@ def check_random_flip(candidate):
 
 def _check_another_pattern(result, candidate):
     """The same function on another flip pattern: it must read flip, not the images' positions."""
-    answer = _call(result, candidate, FLIP_IMAGES.clone(), FLIP_OTHER.clone())
+    answer = _call(result, candidate, FLIP_IMAGES.clone(), FLIP_OTHER.clone(), mistake=_flip_failure,
+                   explain=_explain_flip_failure)
     if answer is FAILED:
         return
     if isinstance(answer, torch.Tensor) and same_values(answer, random_flip(FLIP_IMAGES, FLIP_OTHER)):
@@ -555,5 +589,5 @@ def check_train_step(candidate):
 
 
 # every id this module reports
-MISTAKE_IDS = catalogue(DECAY_MISTAKES, CALL_MISTAKES, ACCURACY_MISTAKES, FLIP_CALL_MISTAKES, FLIP_MISTAKES,
-                        TRAIN_STEP_MISTAKES)
+MISTAKE_IDS = catalogue(DECAY_MISTAKES, CALL_MISTAKES, ACCURACY_CALL_MISTAKES, ACCURACY_MISTAKES, FLIP_CALL_MISTAKES,
+                        FLIP_MISTAKES, TRAIN_STEP_MISTAKES)

@@ -13,16 +13,22 @@ import torch.nn.functional as F
 from ..inside import grad_cam, kept_as_is, recording_outputs
 from ..measure import on_meta
 from ..resnet import resnet18
-from .engine import (ATOL, FAILED, Mistake, call_learner, catalogue, checking, explain_exception, matching_mistake,
-                     randomise_batchnorm, reporting_crashes, same_values)
+from .engine import (ATOL, FAILED, SEED, Mistake, call_learner, catalogue, checking, explain_exception,
+                     matching_mistake, randomise_batchnorm, reporting_crashes, same_values)
 from .predictions import PREDICTION_MISTAKES, Question, check_predictions
 
 IMAGES_SHAPE = (4, 3, 64, 48)  # not square, so that a height and a width swapped show
 LAYER = "layer3"  # a 4x3 map for a 64x48 image: coarse, like the maps of notebook 07
 
+NO_GRAPH = ("The gradient needs the graph that the forward pass records, and under torch.no_grad() (or "
+            "torch.inference_mode()) none is recorded: run the model without torch.no_grad() around it, and take "
+            "the gradient with respect to the recorded output itself, not a .detach() of it")
 AUTOGRAD_HINTS = [
-    ("does not require grad", "the class scores carry no gradient: run the model without torch.no_grad(), "
-            "and take the gradient with respect to the recorded output itself, not a .detach() of it"),
+    ("does not require grad", f"the class scores carry no gradient. {NO_GRAPH}"),
+    ("can't retain_grad on Tensor that has requires_grad=False", f"the recorded output has no gradient to keep. "
+            f"{NO_GRAPH}"),
+    ("cannot register a hook on a tensor that doesn't require gradient", f"the recorded output has no gradient "
+            f"to hook. {NO_GRAPH}"),
     ("appears to not have been used in the graph", "the recorded output is not part of the computation of the "
             "scores: record it and compute the logits in the same forward pass"),
     ("backward through the graph a second time", "the gradient was taken twice from one forward pass: take it "
@@ -137,24 +143,42 @@ def _small_model():
     return model.eval()
 
 
-def _other_classes(logits):
-    """For each image a class other than its prediction, no two images the same, the most likely first
-    (so that each map has some evidence to show: the least likely classes often have none)."""
+def _model_and_images():
+    """The model and the images of the check, the same on every run.
+
+    A network with random weights gives random images nearly the same logits (what the images share
+    outweighs what sets them apart), so it would predict one class for all of them, and a Grad-CAM that
+    gives every image the first image's prediction would pass. The classifier's bias is set so that each
+    class's mean logit over the images is 0: each image is then predicted as the class where it stands
+    out (the bias changes no gradient, so no map). With these images (seed SEED) the four predictions
+    differ and each has evidence to show; the tests check both."""
+    model = _small_model()
+    images = torch.randn(IMAGES_SHAPE, generator=torch.Generator().manual_seed(SEED))
+    with torch.no_grad():
+        model.fc.bias -= model(images).mean(0)
+    return model, images
+
+
+def _evidence(model, images):
+    """(N, classes), True where image i's Grad-CAM map for class c has some positive evidence."""
+    return torch.stack([grad_cam(model, images, LAYER, c)[0].flatten(1).amax(1) > 0
+                        for c in range(model.fc.out_features)], 1)
+
+
+def _other_classes(logits, evidence):
+    """For each image a class other than its prediction, no two images the same, the most likely one
+    whose map has some evidence to show (:func:`_evidence`; failing that, the most likely one)."""
     chosen = []
-    for ranking in logits.argsort(1, descending=True).tolist():
-        chosen.append(next(c for c in ranking[1:] if c not in chosen))
+    for ranking, shown in zip(logits.argsort(1, descending=True).tolist(), evidence.tolist()):
+        candidates = [c for c in ranking[1:] if c not in chosen]
+        chosen.append(next((c for c in candidates if shown[c]), candidates[0]))
     return torch.tensor(chosen)
 
 
-def _classes_without_evidence(model, images):
+def _classes_without_evidence(evidence):
     """For each image a class whose Grad-CAM map is empty (no positive evidence), or None if an image
     has no such class: the case where a map must stay 0 rather than be divided by its zero peak."""
-    chosen = [None] * len(images)
-    for c in range(model.fc.out_features):
-        maps, _ = grad_cam(model, images, LAYER, torch.full((len(images),), c))
-        for i, empty in enumerate((maps.flatten(1).amax(1) == 0).tolist()):
-            if empty and chosen[i] is None:
-                chosen[i] = c
+    chosen = [next((c for c, shown in enumerate(row) if not shown), None) for row in evidence.tolist()]
     return None if None in chosen else torch.tensor(chosen)
 
 
@@ -165,7 +189,8 @@ GRAD_CAM_MISTAKE_IDS = catalogue(GRAD_CAM_MISTAKES, {
     "not-maps-and-classes": "the function did not return (maps, classes)",
     "maps-not-a-tensor": "the maps are not a tensor",
     "wrong-map-shape": "the maps do not have the images' shape (N, H, W)",
-    "predicted-class-used": "the maps are those of the predicted class although classes were given",
+    "predicted-class-used": "each image's predicted class was used although classes were given",
+    "first-image-class-for-all": "classes=None: every image got the first image's predicted class",
     "wrong-classes-returned": "the classes returned are not those the maps are for",
     "maps-not-finite": "the maps contain NaN or infinite values",
     "maps-differ": "the maps differ from Grad-CAM's in no known way",
@@ -208,6 +233,37 @@ def _shape_problem(maps, images, layer_shape):
     if got == (images.shape[0], expected[2], expected[1]):
         return f"{text}: height and width are swapped (images are (N, 3, H, W))"
     return text
+
+
+def _other_class_used(result, maps, used, model, images, classes, what):
+    """A FAIL line, and True, when the maps or the classes returned show that the answer took another
+    class than the one asked for: the prediction although classes were given, or, with classes=None,
+    the first image's prediction for every image."""
+    predicted_maps, predicted = grad_cam(model, images, LAYER)
+    if classes is not None:
+        if same_values(maps, predicted_maps):
+            found = f"these are the maps of each image's predicted class, {predicted.tolist()}"
+        elif used == predicted.tolist():
+            found = (f"the classes returned are each image's predicted class, {predicted.tolist()}, not the "
+                     f"classes given, {classes.tolist()}")
+        else:
+            return False
+        result.fail("predicted-class-used",
+                    f"{what}: {found}; when classes is given, take the gradient of image i's logit for "
+                    "classes[i] and return classes (use the prediction only when classes is None)")
+        return True
+    first = int(predicted[0])
+    if used in ([first], [first] * len(images)):
+        found = f"the classes returned are {used}"
+    elif same_values(maps, grad_cam(model, images, LAYER, first)[0]):
+        found = f"every map is that of class {first}"
+    else:
+        return False
+    result.fail("first-image-class-for-all",
+                f"{what}: {found}, the first image's prediction (the argmax of logits[0], a habit of code "
+                f"written for one image), but the images' own predictions are {predicted.tolist()}: take each "
+                "image's own, logits.argmax(1), one class per image")
+    return True
 
 
 def _compare(result, maps, expected, variants, what):
@@ -261,18 +317,16 @@ def _check_case(result, candidate, model, images, classes, expected_classes, wha
         used = torch.as_tensor(used).reshape(-1).cpu().tolist()
     except Exception:  # anything that is not a sequence of class indices
         used = type(used).__name__
-    predicted_maps, predicted = grad_cam(model, images, LAYER)
-    if classes is not None and (used == predicted.tolist()
-                                or same_values(maps, predicted_maps)):
-        result.fail("predicted-class-used",
-                    f"{what}: these are the maps of each image's predicted class, {predicted.tolist()}; when "
-                    "classes is given, take the gradient of image i's logit for classes[i] (use the "
-                    "prediction only when classes is None)")
+    expected = grad_cam(model, images, LAYER, expected_classes)[0]
+    right_maps = same_values(maps, expected)
+    if not right_maps and _other_class_used(result, maps, used, model, images, classes, what):
         return
     if used != expected_classes.tolist():
         result.fail("wrong-classes-returned",
-                    f"{what}: expected the classes {expected_classes.tolist()} back, the ones the maps are "
-                    f"for; got {used}")
+                    f"{what}: " + ("the maps are right, but the classes returned are not the ones they are "
+                                   "for: " if right_maps else "")
+                    + f"expected the classes {expected_classes.tolist()} back, the ones the maps are for; "
+                      f"got {used}")
         return
 
     gradients = {}  # one backward pass per kind of score, shared by the mistakes that use it
@@ -282,7 +336,7 @@ def _check_case(result, candidate, model, images, classes, expected_classes, wha
             gradients[score] = layer_gradients(model, images, LAYER, expected_classes, score)
         return mistaken_grad_cam(*gradients[score], images.shape[-2:], **mistake)
 
-    _compare(result, maps, grad_cam(model, images, LAYER, expected_classes)[0], variants, what)
+    _compare(result, maps, expected, variants, what)
 
 
 def check_grad_cam(candidate):
@@ -296,17 +350,17 @@ def check_grad_cam(candidate):
             result.fail("not-callable", f"expected a function my_grad_cam(model, images, layer, classes=None); got "
                         f"{type(candidate).__name__}")
             return result
-        model = _small_model()
-        images = torch.randn(IMAGES_SHAPE)
+        model, images = _model_and_images()
         with torch.no_grad():
             logits = model(images)
         with reporting_crashes(result, explain=_explain):  # the learner's output may break a comparison
             _check_case(result, candidate, model, images, None, logits.argmax(1),
                         "classes=None (each image's predicted class)")
-            others = _other_classes(logits)
+            evidence = _evidence(model, images)
+            others = _other_classes(logits, evidence)
             _check_case(result, candidate, model, images, others, others,
                         f"classes={others.tolist()} (not the predicted ones)")
-            empty = _classes_without_evidence(model, images)
+            empty = _classes_without_evidence(evidence)
             if empty is not None and not result.failures:
                 _check_case(result, candidate, model, images, empty, empty,
                             f"classes={empty.tolist()} (no evidence for them: each map must stay 0)")

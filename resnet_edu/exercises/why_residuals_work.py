@@ -8,8 +8,8 @@ from torch import nn
 
 from ..blocks import BasicBlock, PlainBlock
 from ..resnet import make_stage
-from .engine import (FAILED, call_learner, catalogue, checking, randomise_batchnorm, reporting_crashes,
-                     same_values)
+from .engine import (FAILED, call_learner, catalogue, checking, one_cause_for_shape_mismatch,
+                     randomise_batchnorm, reporting_crashes, same_values)
 from .predictions import PREDICTION_MISTAKES, Question, check_predictions
 
 # (what the stage is, make_stage's arguments after the block: in_channels, width, blocks, stride)
@@ -92,9 +92,30 @@ def _name_the_difference(out, residual_out, reference, x, twin, stage):
                                         "the stage's statistics too?")
 
 
-def _changed(stage, before):
-    return any(not torch.equal(before[name], tensor) for name, tensor in stage.state_dict().items()) or any(
-        isinstance(m, PlainBlock) for m in stage.modules())
+def _change_to_the_stage(stage, before, x, residual_out):
+    """How plain_twin changed the stage, in words (None if it did not): its weights or statistics, its
+    blocks, or what it computes (a block's forward replaced leaves the first two as they were)."""
+    if any(not torch.equal(before[name], tensor) for name, tensor in stage.state_dict().items()):
+        return "its weights or BatchNorm statistics are not what they were"
+    if any(isinstance(m, PlainBlock) for m in stage.modules()):
+        return "it now holds plain blocks"
+    try:
+        with torch.no_grad():
+            out = stage.eval()(x.clone())  # in eval mode, as it ran before: a change of mode alone is not counted
+    except Exception:  # noqa: BLE001 - a stage that no longer runs has been changed
+        return "it no longer runs on the input it computed before"
+    if not same_values(out, residual_out):
+        return "on the same input it no longer computes what it computed before the call"
+    return None
+
+
+# A shape mismatch in the twin's forward is an addition: the twin still adds a block's input to its
+# branch, which a plain block never does.
+_forward_failure, _explain_forward_failure = one_cause_for_shape_mismatch(
+    "shortcuts-kept", "forward-raises",
+    "two tensors of different shapes were added, so the twin still adds each block's input to its branch, and "
+    "where a block changes the shape, its input no longer fits. A plain block adds nothing: its output is its "
+    "branch's, after the last ReLU.")
 
 
 def _check_case(result, plain_twin, title, args):
@@ -110,14 +131,15 @@ def _check_case(result, plain_twin, title, args):
         result.fail("not-a-module", f"{title}: plain_twin(stage) returned {type(twin).__name__}; expected an "
                     "nn.Module, e.g. an nn.Sequential of blocks")
         return
-    if _changed(stage, before):
-        result.fail("changed-the-stage", f"{title}: plain_twin changed the residual stage it was given; leave it "
-                    "as it is and build a new module")
+    change = _change_to_the_stage(stage, before, x, residual_out)
+    if change:
+        result.fail("changed-the-stage", f"{title}: plain_twin changed the residual stage it was given ({change}); "
+                    "leave it as it is and build a new module")
         return
     reference = _reference_twin(stage, *args)
     with torch.no_grad():
         out = call_learner(result, f"{title}: the twin's forward on an input of shape {tuple(x.shape)}",
-                           twin.eval(), x.clone(), mistake="forward-raises")
+                           twin.eval(), x.clone(), mistake=_forward_failure, explain=_explain_forward_failure)
         expected = reference(x)
     if out is FAILED:
         return

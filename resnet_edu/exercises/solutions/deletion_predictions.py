@@ -12,9 +12,10 @@ what changes is what the blocks after it receive. Two candidates to weigh:
   in a fully trained ResNet-110, though only modestly;
 * the first blocks (layer1): every later block was trained on what they made of the stem's output.
 Which one the network depends on most is what the sweep measures. The stored ResNet-56, trained for
-a ninth of the paper's steps, answers layer1: deleting layer1.0 costs the most, more than either
-block that halves the resolution (notebook 06's stored sweep: 17.4 points against 12.8 for
-layer2.0). Every learner's sweep runs on the same stored networks, so the example below says layer1.
+a ninth of the paper's steps, answers layer1: in the sweep of section 5, deleting layer1.0 costs the
+most, more than either block that halves the resolution (look at the first lines the sweep printed;
+the exact points vary a little from one machine to another). Every learner's sweep runs on the same
+stored networks, so the example below says layer1.
 
 plain_accuracy_without_layer2.4: a plain network has one path. Without layer2.4, layer2.5 receives
 layer2.3's output, which it never saw in training, and every block after it compounds the mismatch.
