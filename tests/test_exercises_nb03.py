@@ -172,6 +172,11 @@ def test_the_empty_starter_stage_is_told_only_how_many_blocks_are_missing():
     assert mistakes(check_stage(make_stage)) == ["wrong-number-of-blocks"] * 3
 
 
+@pytest.mark.parametrize("answer", [resnet18().layer2, None], ids=["a built stage", "None"])
+def test_a_built_stage_or_none_is_told_to_pass_the_function_itself(answer):
+    assert mistakes(check_stage(answer)) == ["result-not-function"]
+
+
 def test_the_in_channels_nudge_gives_the_counts_but_not_the_formula():
     def first_block_gets_the_width(block, in_channels, width, num_blocks, stride):
         blocks = [block(width, width, stride)]  # should be block(in_channels, ...)

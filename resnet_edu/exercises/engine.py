@@ -140,6 +140,7 @@ def catalogue(*parts):
 REFERENCE_MISTAKES = {  # what the generic checks of a module against its reference can report
     "instance-not-class": "a built module was passed instead of its class",
     "not-callable": "the answer is not a class or a function",
+    "result-not-function": "what the learner's function returns was passed instead of the function",
     "constructor-raises": "building the module raised an exception",
     "not-a-module": "the constructor returned something other than an nn.Module",
     "returned-a-list": "a builder returned a list of blocks instead of one module",
@@ -294,6 +295,18 @@ def is_buildable(result, candidate):
         result.fail("not-callable", f"expected a class or function, got {type(candidate).__name__}")
         return False
     return True
+
+
+def is_the_function(result, candidate, name):
+    """False (and a FAIL line) when the learner passed what the function ``name`` returns, a module
+    or None, instead of the function: is_buildable's advice would name the returned module's class."""
+    if candidate is not None and not isinstance(candidate, nn.Module):
+        return is_buildable(result, candidate)
+    got = "None" if candidate is None else f"an instance of {type(candidate).__name__}"
+    result.fail("result-not-function", f"expected the function {name} itself, got {got}: that is what a call "
+                "of it returns. Pass the function without calling it, and the checker calls it with each "
+                "case's arguments")
+    return False
 
 
 def _construct(result, factory, case, name):

@@ -17,7 +17,7 @@ from ..inside import kept_as_is
 from ..measure import count_macs, count_parameters, on_meta
 from ..resnet import ResNet, make_stage, resnet18, resnet50
 from .engine import (FAILED, REFERENCE_MISTAKES, Case, Mistake, call_learner, catalogue, check_facts_then_reference,
-                     checking, explain_exception, is_buildable, matching_mistake, randomise_batchnorm,
+                     checking, explain_exception, is_the_function, matching_mistake, randomise_batchnorm,
                      reporting_crashes, same_values)
 from .predictions import PREDICTION_MISTAKES, Question, check_predictions
 
@@ -133,7 +133,7 @@ def check_stage(candidate_function):
     name = getattr(candidate_function, "__name__", "make_stage")
     title = "Checking your stage builder against resnet_edu's ResNet stages"
     with checking("stage", title, STAGE_MISTAKE_IDS) as result:
-        for case in STAGE_CASES if is_buildable(result, candidate_function) else []:
+        for case in STAGE_CASES if is_the_function(result, candidate_function, name) else []:
             check_facts_then_reference(result, candidate_function, make_stage, case, name,
                                        _check_stage_blocks)
     return result

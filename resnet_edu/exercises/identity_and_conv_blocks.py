@@ -23,8 +23,8 @@ from ..blocks import block_kind, make_shortcut
 from ..measure import count_parameters
 from ..resnet import resnet18, resnet50
 from .engine import (FAILED, REFERENCE_MISTAKES, Case, CheckResult, Mistake, _construct, call_learner, catalogue,
-                     check_against_reference, checking, explain_exception, is_buildable, matching_mistake,
-                     reporting_crashes, same_values)
+                     check_against_reference, checking, explain_exception, is_buildable, is_the_function,
+                     matching_mistake, reporting_crashes, same_values)
 from .predictions import PREDICTION_MISTAKES, Question, check_predictions
 
 # ---------------------------------------------------------------------------------------- exercise 1
@@ -42,7 +42,6 @@ DOWNSAMPLE_CASES = [
 ]
 DOWNSAMPLE_MISTAKE_IDS = catalogue(REFERENCE_MISTAKES, DOWNSAMPLE_MISTAKES, {
     "needless-projection": "a projection where the shape does not change (the shortcut is x itself)",
-    "result-not-function": "what make_downsample returns (a module or None) was passed instead of the function",
 })
 
 
@@ -105,18 +104,6 @@ def _check_downsample_case(result, candidate_function, case, number, name, show_
         _check_projection_quietly(result, candidate_function, case, name)
 
 
-def _is_the_function(result, candidate_function):
-    """False (and a FAIL line) when the learner passed what the function returns, a module or None,
-    instead of the function: the engine's advice for a module would name the module's class."""
-    if candidate_function is not None and not isinstance(candidate_function, torch.nn.Module):
-        return is_buildable(result, candidate_function)
-    got = "None" if candidate_function is None else f"an instance of {type(candidate_function).__name__}"
-    result.fail("result-not-function", f"expected the function make_downsample itself, got {got}: that is what "
-                "a call of it returns. Pass the function without calling it, and the checker calls it with "
-                "each case's arguments")
-    return False
-
-
 def check_downsample(candidate_function, show_cases=True):
     """Check a learner's ``make_downsample(in_channels, out_channels, stride)``: None when the block
     keeps its shape, else a module that projects x (1x1 conv with the stride, then BN).
@@ -128,7 +115,7 @@ def check_downsample(candidate_function, show_cases=True):
     name = getattr(candidate_function, "__name__", "make_downsample")
     title = "Checking your shortcut against resnet_edu.blocks.make_shortcut"
     with checking("downsample", title, DOWNSAMPLE_MISTAKE_IDS) as result:
-        cases = DOWNSAMPLE_CASES if _is_the_function(result, candidate_function) else []
+        cases = DOWNSAMPLE_CASES if is_the_function(result, candidate_function, "make_downsample") else []
         for number, case in enumerate(cases, start=1):
             _check_downsample_case(result, candidate_function, case, number, name, show_cases)
     return result
