@@ -109,7 +109,7 @@ def test_the_stored_exercise_outputs_give_no_answer_away():
     predictions = " ".join(_stored_output("check_resnet18_predictions(my_predictions)").split())  # unwrapped
     assert predictions.count("no prediction yet") == 4 and "the code measures" not in predictions
     stage = _stored_output("check_stage(make_stage)")
-    assert stage.count("FAIL  expected") == 3  # the empty starter: only the number of blocks is named
+    assert stage.count("FAIL  expected") == 4  # the empty starter: only the number of blocks is named
     assert "instead of" not in stage and "flow into it" not in stage  # no stride, no bookkeeping
     assert "Conv Block" not in stage and "Identity Block" not in stage  # exercise 3, question 3 asks for them
 
@@ -169,7 +169,7 @@ def test_the_empty_starter_stage_is_told_only_how_many_blocks_are_missing():
     def make_stage(block, in_channels, width, num_blocks, stride):
         return nn.Sequential()
 
-    assert mistakes(check_stage(make_stage)) == ["wrong-number-of-blocks"] * 3
+    assert mistakes(check_stage(make_stage)) == ["wrong-number-of-blocks"] * 4  # one line per case
 
 
 @pytest.mark.parametrize("answer", [resnet18().layer2, None], ids=["a built stage", "None"])
@@ -327,3 +327,22 @@ def test_a_stage_skipped_where_the_channels_change_is_named_from_the_error():
 ])
 def test_anything_else_is_reported_never_raised(candidate, named):
     assert_names(check_resnet_forward(candidate), named)
+
+
+def test_a_stage_that_guesses_its_input_channels_from_the_width_is_caught_in_resnet50s_layer2():
+    def from_the_width(block, in_channels, width, num_blocks, stride):
+        channels, blocks = width // stride, []
+        for i in range(num_blocks):
+            blocks.append(block(channels, width, stride if i == 0 else 1))
+            channels = width * block.expansion
+        return nn.Sequential(*blocks)
+
+    assert mistakes(check_stage(from_the_width)) == ["wrong-in-channels"]
+
+
+def test_a_module_list_is_told_to_return_a_sequential():
+    def module_list(block, in_channels, width, num_blocks, stride):
+        blocks = [block(in_channels, width, stride)]
+        return nn.ModuleList(blocks + [block(width * block.expansion, width, 1) for _ in range(num_blocks - 1)])
+
+    assert set(mistakes(check_stage(module_list))) == {"returned-a-list"}

@@ -386,3 +386,12 @@ class StrideWrittenAsTwo(MyBottleneck):
 
 def test_a_branch_that_downsamples_in_a_block_of_stride_1_is_named():
     assert mistakes(check_bottleneck(StrideWrittenAsTwo)) == ["downsamples-at-stride-1"] * 2  # layer2[0] passes
+
+
+def test_one_bn_shared_by_two_convolutions_is_named_as_such():
+    class SharedBN(MyBottleneck):
+        def __init__(self, in_channels, width, stride=1):
+            super().__init__(in_channels, width, stride)
+            self.bn2 = self.bn1  # one BN after the 1x1 reduce and after the 3x3
+
+    assert set(mistakes(check_bottleneck(SharedBN))) == {"wrong-parameter-count", "layers-differ"}

@@ -26,7 +26,7 @@ NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "07_what_resnet_s
 def learners_grad_cam(model, images, layer, classes=None, *, relu=True, average=True, softmax=False,
                       every_images_class=False, use_classes=True, first_images_class=False, return_predicted=False,
                       scale="each", scale_first=False, resize=True, mode="bilinear", align_corners=False,
-                      keep_channel=False, maps_only=False, leave_hook=False):
+                      keep_channel=False, maps_only=False, leave_hook=False, negated=False):
     """Grad-CAM the way a learner might write it (a hook, retain_grad, backward), with one step that
     can be done wrongly per keyword: independent of the checker's own mistaken_grad_cam."""
     stored = {}
@@ -41,7 +41,7 @@ def learners_grad_cam(model, images, layer, classes=None, *, relu=True, average=
         classes = logits[0].argmax().repeat(len(images)) if first_images_class else logits.argmax(1)
     scores = logits.softmax(1) if softmax else logits
     picked = scores[:, classes] if every_images_class else scores[torch.arange(len(images)), classes]
-    picked.sum().backward()
+    (-picked.sum() if negated else picked.sum()).backward()  # negated: a loss's gradient, which points away
     gradients = activations.grad
     model.zero_grad(set_to_none=True)
     dims = (0, 2, 3) if average == "batch" else (2, 3)
@@ -71,6 +71,11 @@ def with_mistake(**mistake):
 
 
 # ---------------------------------------------------------------- check_grad_cam
+
+
+def test_a_score_with_the_wrong_sign_is_not_told_that_its_scaling_is_wrong(capsys):
+    assert set(mistakes(check_grad_cam(with_mistake(negated=True)))) == {"maps-differ"}
+    assert "peaks at 1" not in capsys.readouterr().out  # its empty maps (peak 0) are no scaling clue
 
 
 def test_the_solution_and_a_learners_version_pass(capsys):

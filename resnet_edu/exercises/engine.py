@@ -401,8 +401,8 @@ def conv_bn_units(module, x):
     """
     inp, order, reads = x.clone(), [], set()
 
-    def record(m, inputs, output):
-        if m not in order:
+    def record(m, inputs, output):  # a convolution once, a BN at every call (one BN may be shared)
+        if m not in order or isinstance(m, nn.BatchNorm2d):
             order.append(m)
         if inputs and inputs[0] is inp:
             reads.add(m)
@@ -484,6 +484,14 @@ def _copy_unit(candidate, reference):
 def copy_reference_weights(candidate, reference, x):
     """Copy the reference's weights into the candidate: by name when the state_dicts agree, else by
     matching conv+BN units. Returns a list of reasons why it could not (empty on success)."""
+    names_of_bn = {}
+    for n, m in candidate.named_modules(remove_duplicate=False):
+        if isinstance(m, nn.BatchNorm2d):
+            names_of_bn.setdefault(id(m), []).append(n)
+    shared = [" and ".join(names) for names in names_of_bn.values() if len(names) > 1]
+    if shared:
+        return [f"one BN module is used as {shared[0]}: each convolution needs a BN of its own, whose "
+                "statistics and scale belong to that layer"]
     c_state, r_state = candidate.state_dict(), reference.state_dict()
     same_keys = list(c_state) == list(r_state)
     if same_keys and all(c_state[k].shape == r_state[k].shape for k in r_state):
@@ -492,6 +500,13 @@ def copy_reference_weights(candidate, reference, x):
     pairs, problems = match_units(conv_bn_units(candidate, x), conv_bn_units(reference, x))
     problems += [f"the {describe_conv(c.conv)} has no BN after it" for c, r in pairs
                  if c.bn is None and r.bn is not None]
+    bns = [c.bn for c, _ in pairs if c.bn is not None]
+    if len({id(bn) for bn in bns}) < len(bns):
+        problems.append("one BN module normalises the outputs of two convolutions: each convolution needs a "
+                        "BN of its own, whose statistics and scale belong to that layer")
+    problems += [f"the BN after the {describe_conv(c.conv)} has no weight and bias (affine=False); "
+                 "the reference's BNs have both" for c, r in pairs
+                 if c.bn is not None and r.bn is not None and c.bn.weight is None and r.bn.weight is not None]
     if not problems:
         for c, r in pairs:
             _copy_unit(c, r)
@@ -611,9 +626,10 @@ def check_facts_then_reference(result, factory, reference_factory, case, name, f
     crash it causes."""
     result.note(f"{case.title}: {case.call_text(name)} on an input of shape {case.input_shape}")
     module = _build_quietly(factory, case)
-    if isinstance(module, (list, tuple)):  # a builder's most common slip; the engine's advice is for classes
+    if isinstance(module, (list, tuple, nn.ModuleList)):  # a builder's common slip; the engine's advice is for classes
         result.fail("returned-a-list", f"{case.call_text(name)} returned a {type(module).__name__} of blocks, "
-                    "expected one module: return nn.Sequential(*blocks), which runs the blocks in order")
+                    "expected one module that runs them: return nn.Sequential(*blocks), which runs the blocks "
+                    "in order (an nn.ModuleList only holds them and has no forward)")
         return
     if isinstance(module, nn.Module):
         failures_before = len(result.failures)

@@ -35,6 +35,8 @@ STAGE_CASES = [
     StageCase("ResNet34's layer2: four basic blocks, stride 2", (BasicBlock, 64, 128, 4, 2), {}, (2, 64, 8, 8)),
     StageCase("ResNet50's layer1: three bottlenecks of width 64, stride 1", (Bottleneck, 64, 64, 3, 1), {},
               (2, 64, 8, 8)),
+    StageCase("ResNet50's layer2: four bottlenecks of width 128, stride 2", (Bottleneck, 256, 128, 4, 2), {},
+              (2, 256, 8, 8)),
 ]
 
 
@@ -274,8 +276,12 @@ def _forward_mistake(exc):
 
 
 def _explain_forward(exc):
+    """The exception, then in plain words what it says about the forward pass; the engine's advice,
+    which is about building a block, only where no forward-pass hint applies."""
     hint = _hint(exc)
-    return explain_exception(exc) + (f". In plain words: {hint[1]}" if hint else "")
+    if hint:
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0]}. In plain words: {hint[1]}"
+    return explain_exception(exc)
 
 
 def _recording(method, name, calls):

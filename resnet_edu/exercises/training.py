@@ -29,7 +29,7 @@ CALL_MISTAKES = {
     "outputs-differ": "the answer matches neither the reference nor a known mistake",
 }
 FLIP_CALL_MISTAKES = {
-    "flip-not-broadcast": "flip, of shape (N,), was used against the images without a shape that broadcasts",
+    "flip-not-broadcast": "flip was used against the images without a shape that puts its entries in dimension 0",
     "ignores-flip": "right for the first flip pattern, wrong for another",
     "changes-its-input": "the function changed the batch it was given, in place",
     "wrong-dtype": "the flipped images have another dtype than the images given",
@@ -133,12 +133,13 @@ ACCURACY_CALL_MISTAKES = {
 
 
 def _as_numbers(result, answer):
-    """The learner's answer as a flat float64 tensor, or None (and a FAIL line) when it holds no numbers."""
+    """The learner's answer as a float64 tensor of its own shape, or None (and a FAIL line) when it holds
+    no numbers."""
     if answer is None:
         result.fail("returned-none", "it returned None: does the function end with a return?")
         return None
     try:
-        return torch.as_tensor(answer, dtype=torch.float64).flatten()
+        return torch.as_tensor(answer, dtype=torch.float64)
     except Exception:  # noqa: BLE001 - a dict, a string, a list of lists of different lengths: no numbers
         result.fail("not-numbers", f"it returned a {type(answer).__name__}, which the checker cannot read as "
                     "numbers: return one fraction per class, as a tensor (or a list of numbers)")
@@ -170,7 +171,7 @@ def check_per_class_accuracy(candidate):
 
 # ---------------------------------------------------------------------------------------- random flip
 
-FLIP_IMAGES = torch.arange(4 * 3 * 4 * 5, dtype=torch.uint8).view(4, 3, 4, 5)
+FLIP_IMAGES = torch.arange(4 * 3 * 5 * 6, dtype=torch.uint8).view(4, 3, 5, 6)  # N, C, H, W all different
 FLIP = torch.tensor([True, False, True, False])
 FLIP_OTHER = torch.tensor([False, True, True, False])
 FLIP_MISTAKES = [
@@ -187,13 +188,14 @@ FLIP_MISTAKES = [
 ]
 
 
-# A shape mismatch in the learner's flip is flip, of shape (N,), lined up against the images' last
-# dimension, the width.
+# A shape mismatch in the learner's flip is flip, one entry per image, lined up against another of the
+# images' dimensions than the first.
 _flip_failure, _explain_flip_failure = one_cause_for_shape_mismatch(
     "flip-not-broadcast", "function-raises",
-    "flip has shape (N,), one entry per image, and PyTorch lines up shapes from the right, so it was matched "
-    "against the width of the images, shape (N, C, H, W). Give flip a shape that broadcasts over each image's "
-    "channels, rows and columns, so that each image's entry chooses for the whole image.")
+    "flip holds one entry per image, but its entries were lined up with another dimension of the images, "
+    "shape (N, C, H, W), than the first: PyTorch lines up shapes from the right, and the error above says "
+    "which sizes clashed. Give flip a shape that puts its entries in dimension 0 and broadcasts over each "
+    "image's channels, rows and columns, so that each image's entry chooses for the whole image.")
 
 
 def check_random_flip(candidate):

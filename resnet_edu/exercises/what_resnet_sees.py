@@ -286,9 +286,14 @@ def _compare(result, maps, expected, variants, what):
     clues = []
     if maps.min() < -ATOL:
         clues.append(f"the maps go down to {maps.min():.3g}, but Grad-CAM has no negative values (a ReLU)")
-    if ((peaks - 1).abs() > ATOL).any() and (peaks > ATOL).any():
+    if ((peaks > ATOL) & ((peaks - 1).abs() > ATOL)).any():  # an empty map's peak of 0 is no scaling clue
         clues.append(f"the maps' largest values are {[round(p, 3) for p in peaks.tolist()]}, but each map "
                      "with any evidence peaks at 1")
+    empty = [i for i, (p, q) in enumerate(zip(peaks, expected.flatten(1).max(1).values)) if p <= ATOL < q]
+    if empty:
+        clues.append(f"the map of image {empty[0]} is 0 everywhere, where Grad-CAM finds evidence for the class: "
+                     "check that the score is each image's class logit, with its sign (a loss's gradient "
+                     "points the other way)")
     result.fail("maps-differ",
                 f"{what}: the maps differ from Grad-CAM's by up to {difference.max():.3g} (image {image}). "
                 + ("; ".join(clues) + ". " if clues else "")
