@@ -64,8 +64,9 @@ def starter_stage(block, in_channels, width, num_blocks, stride):
 
 def test_starter_stage_names_the_stride_and_the_bookkeeping():
     result = check_stage(starter_stage)
-    # ResNet34's layer2: the later blocks get the stride (and the wrong in_channels); ResNet50's layer1: in_channels
-    assert mistakes(result) == ["stride-on-wrong-block", "wrong-in-channels"]
+    # ResNet34's and ResNet50's layer2: the later blocks get the stride (and the wrong in_channels);
+    # ResNet50's layer1: in_channels
+    assert mistakes(result) == ["stride-on-wrong-block", "wrong-in-channels", "stride-on-wrong-block"]
     assert "block.expansion =" not in " ".join(result.failures)  # a nudge with the counts, not the formula
 
 
@@ -75,9 +76,9 @@ def forgets_expansion(block, in_channels, width, num_blocks, stride):
     return nn.Sequential(*blocks)
 
 
-def test_forgetting_the_expansion_fails_only_for_the_bottleneck_stage():
-    # one line for the two Identity Blocks of ResNet50's layer1, nothing else
-    assert mistakes(check_stage(forgets_expansion)) == ["wrong-in-channels"]
+def test_forgetting_the_expansion_fails_only_for_the_bottleneck_stages():
+    # one line for the Identity Blocks of each of ResNet50's two stages, nothing for the basic blocks
+    assert mistakes(check_stage(forgets_expansion)) == ["wrong-in-channels"] * 2
 
 
 def hard_coded_two_blocks(block, in_channels, width, num_blocks, stride):
@@ -85,7 +86,7 @@ def hard_coded_two_blocks(block, in_channels, width, num_blocks, stride):
 
 
 def test_a_hard_coded_block_count_is_reported():
-    assert mistakes(check_stage(hard_coded_two_blocks)) == ["wrong-number-of-blocks"] * 2
+    assert mistakes(check_stage(hard_coded_two_blocks)) == ["wrong-number-of-blocks"] * 3
 
 
 def returns_a_list(block, in_channels, width, num_blocks, stride):
@@ -93,11 +94,11 @@ def returns_a_list(block, in_channels, width, num_blocks, stride):
 
 
 def test_a_list_instead_of_a_module_is_reported_without_raising():
-    assert mistakes(check_stage(returns_a_list)) == ["returned-a-list"] * 3
+    assert mistakes(check_stage(returns_a_list)) == ["returned-a-list"] * 4
 
 
 def test_passing_a_built_stage_instead_of_the_function_is_reported():
-    assert mistakes(check_stage(make_stage(BasicBlock, 64, 64, 2, 1))) == ["instance-not-class"]
+    assert mistakes(check_stage(make_stage(BasicBlock, 64, 64, 2, 1))) == ["result-not-function"]
 
 
 # ---------------------------------------------------------------- check_bottleneck
