@@ -184,8 +184,9 @@ def test_the_in_channels_nudge_gives_the_counts_but_not_the_formula():
         return nn.Sequential(*blocks)
 
     result = check_stage(first_block_gets_the_width)
-    # ResNet34's layer2 (64 -> 128); in the other cases width = in_channels
-    assert mistakes(result) == ["wrong-in-channels"]
+    # ResNet34's layer2 (64 -> 128) and ResNet50's (256 -> width 128); in ResNet18's and ResNet50's
+    # layer1 width = in_channels
+    assert mistakes(result) == ["wrong-in-channels"] * 2
     failures = " ".join(result.failures)
     assert "expansion =" not in failures and "width *" not in failures
 
