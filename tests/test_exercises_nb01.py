@@ -24,6 +24,7 @@ from resnet_edu.exercises.engine import solution_names
 from resnet_edu.exercises.residual_block import (WIDTH_QUESTIONS, ZERO_INIT_QUESTIONS, check_width_prediction,
                                                  check_zero_init_predictions, make_stack, stack_gradient_norms,
                                                  plain_growth_per_block, tensors_with_gradient, zero_init_stack)
+from resnet_edu.exercises import check_basic_block
 from resnet_edu.measure import count_parameters
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "01_residual_block.ipynb"
@@ -392,3 +393,20 @@ def test_every_show_solution_of_notebook_01_has_a_solution_file():
              re.findall(r'show_solution\("(\w+)"\)', "".join(c["source"]))}
     assert names == {"residual_block", "plain_stack_width", "zero_init_stack"}
     assert names <= set(solution_names())
+
+
+class OneBNTwice(nn.Module):
+    """A block with a single BN applied after both convolutions (registered once, called twice)."""
+
+    def __init__(self, in_channels, out_channels, stride=1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, 1, 1, bias=False)
+        self.bn = nn.BatchNorm2d(out_channels)
+
+    def forward(self, x):
+        return F.relu(self.bn(self.conv2(F.relu(self.bn(self.conv1(x))))) + x)
+
+
+def test_one_bn_called_after_both_convolutions_is_named_not_matched():
+    assert mistakes(check_basic_block(OneBNTwice, identity_only=True)) == ["wrong-parameter-count", "layers-differ"]

@@ -240,10 +240,15 @@ class Mistake:
         result.fail(self.id, f"{prefix}{self.name}: {self.explanation}")
 
 
+def exception_line(exc):
+    """The exception's type and the first line of its message: "RuntimeError: ..."."""
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {message}"
+
+
 def explain_exception(exc):
     """Turn an exception from the learner's code into plain words and a next step."""
-    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    raw = f"{type(exc).__name__}: {message}"
+    raw = exception_line(exc)
     hints = [
         ("must match the size of tensor", "two tensors of different shapes were added. In a residual "
          "block this is the shortcut: when the stride or the channel count changes, x must be "
@@ -263,7 +268,7 @@ def explain_exception(exc):
          "was: the input x, a view of it, or a parameter. Leave that tensor as it is and compute a new one."),
     ]
     for needle, hint in hints:
-        if needle in message:
+        if needle in raw:
             return f"{raw.rstrip('.')}. In plain words: {hint}"
     return raw
 
@@ -484,26 +489,19 @@ def _copy_unit(candidate, reference):
 def copy_reference_weights(candidate, reference, x):
     """Copy the reference's weights into the candidate: by name when the state_dicts agree, else by
     matching conv+BN units. Returns a list of reasons why it could not (empty on success)."""
-    names_of_bn = {}
-    for n, m in candidate.named_modules(remove_duplicate=False):
-        if isinstance(m, nn.BatchNorm2d):
-            names_of_bn.setdefault(id(m), []).append(n)
-    shared = [" and ".join(names) for names in names_of_bn.values() if len(names) > 1]
-    if shared:
-        return [f"one BN module is used as {shared[0]}: each convolution needs a BN of its own, whose "
-                "statistics and scale belong to that layer"]
+    units = conv_bn_units(candidate, x)
+    bns = [unit.bn for unit in units if unit.bn is not None]
+    if len({id(bn) for bn in bns}) < len(bns):  # one BN object after two convolutions, under one name or two
+        return ["one BN module normalises the outputs of two convolutions: each convolution needs a BN of "
+                "its own, whose statistics and scale belong to that layer"]
     c_state, r_state = candidate.state_dict(), reference.state_dict()
     same_keys = list(c_state) == list(r_state)
     if same_keys and all(c_state[k].shape == r_state[k].shape for k in r_state):
         candidate.load_state_dict(r_state)
         return []
-    pairs, problems = match_units(conv_bn_units(candidate, x), conv_bn_units(reference, x))
+    pairs, problems = match_units(units, conv_bn_units(reference, x))
     problems += [f"the {describe_conv(c.conv)} has no BN after it" for c, r in pairs
                  if c.bn is None and r.bn is not None]
-    bns = [c.bn for c, _ in pairs if c.bn is not None]
-    if len({id(bn) for bn in bns}) < len(bns):
-        problems.append("one BN module normalises the outputs of two convolutions: each convolution needs a "
-                        "BN of its own, whose statistics and scale belong to that layer")
     problems += [f"the BN after the {describe_conv(c.conv)} has no weight and bias (affine=False); "
                  "the reference's BNs have both" for c, r in pairs
                  if c.bn is not None and r.bn is not None and c.bn.weight is None and r.bn.weight is not None]

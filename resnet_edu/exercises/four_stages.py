@@ -17,8 +17,8 @@ from ..inside import kept_as_is
 from ..measure import count_macs, count_parameters, on_meta
 from ..resnet import ResNet, make_stage, resnet18, resnet50
 from .engine import (FAILED, REFERENCE_MISTAKES, Case, Mistake, call_learner, catalogue, check_facts_then_reference,
-                     checking, explain_exception, is_the_function, matching_mistake, randomise_batchnorm,
-                     reporting_crashes, same_values)
+                     checking, exception_line, explain_exception, is_the_function, matching_mistake,
+                     randomise_batchnorm, reporting_crashes, same_values)
 from .predictions import PREDICTION_MISTAKES, Question, check_predictions
 
 
@@ -280,7 +280,7 @@ def _explain_forward(exc):
     which is about building a block, only where no forward-pass hint applies."""
     hint = _hint(exc)
     if hint:
-        return f"{type(exc).__name__}: {str(exc).splitlines()[0]}. In plain words: {hint[1]}"
+        return f"{exception_line(exc)}. In plain words: {hint[1]}"
     return explain_exception(exc)
 
 
