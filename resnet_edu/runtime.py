@@ -243,10 +243,11 @@ def digests_across_ranks(model):
     return gathered
 
 
-def about_this_run(started, device):
+def about_this_run(started, device, mixed_precision=True):
     """One line for a notebook's "About this run": the seconds since ``started`` (a
-    ``time.perf_counter()`` reading), the hardware, the precision, and the versions."""
+    ``time.perf_counter()`` reading), the hardware, the precision, and the versions.
+    Pass ``mixed_precision=False`` from a notebook that computes in fp32 throughout."""
+    precision = (f"{choose_precision(device)} precision where mixed precision is used" if mixed_precision
+                 else "fp32 throughout")
     return (f"ran top to bottom in {time.perf_counter() - started:.0f} s on {device_name(device)}, "
-            f"{choose_precision(device)} precision where mixed precision is used; "
-            f"torch {torch.__version__.split('+')[0]}, "
-            f"Python {platform.python_version()}")
+            f"{precision}; torch {torch.__version__.split('+')[0]}, Python {platform.python_version()}")

@@ -323,6 +323,9 @@ def test_a_stage_skipped_where_the_channels_change_is_named_from_the_error():
     (lambda model, x: 1 / 0, "function-raises"),
     (lambda model, x: None, "not-a-tensor"),
     (lambda model, x: resnet_forward(model, x).squeeze(), "wrong-output-shape"),  # (10,) for one image
+    (lambda model, x: resnet_forward(model, x).detach(), "no-graph"),
+    (torch.no_grad()(resnet_forward), "no-graph"),
+    (torch.inference_mode()(resnet_forward), "no-graph"),
     (None, "not-callable"),
     (resnet50(), "not-callable"),
 ])

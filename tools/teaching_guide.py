@@ -101,7 +101,7 @@ def find_section(nb, wanted):
 
 # ---------------------------------------------------------------------------------------- run times
 
-RUN_LINE = re.compile(r"ran top to bottom in (\d+) s on (.+?), (\w+) precision")
+RUN_LINE = re.compile(r"ran top to bottom in (\d+) s on (.+?), (\w+) (?:precision|throughout)")
 
 
 @dataclass

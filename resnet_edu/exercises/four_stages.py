@@ -241,6 +241,8 @@ FORWARD_MISTAKE_IDS = catalogue(FORWARD_MISTAKES, {
     "calls-the-model": "resnet_forward calls model(x), model.forward or model.forward_features instead of "
                        "running the layers",
     "not-a-tensor": "resnet_forward returned something other than a tensor",
+    "no-graph": "the output records no graph (torch.no_grad, inference_mode or detach inside): training could "
+                "not compute gradients through it",
     "wrong-output-shape": "the output's shape is not (N, num_classes)",
     "outputs-differ": "the output differs from model(x) in no known way",
     "check-could-not-finish": "the learner's code broke the check itself",
@@ -299,7 +301,7 @@ def _run_learner(result, resnet_forward, model, x):
     for name in shortcuts:  # instance attributes shadow the methods while the learner's code runs
         setattr(model, name, _recording(getattr(model, name), f"model.{name}", called))
     try:
-        with torch.no_grad(), kept_as_is(model):
+        with kept_as_is(model):  # with gradients on: a forward pass has to record the graph training needs
             out = call_learner(result, "resnet_forward(model, x)", resnet_forward, model, x.clone(),
                                mistake=_forward_mistake, explain=_explain_forward)
     finally:
@@ -316,7 +318,11 @@ def _run_learner(result, resnet_forward, model, x):
         result.fail("not-a-tensor", f"resnet_forward returned {type(out).__name__}, expected a tensor: "
                     "end with return model.fc(x)")
         return None
-    return out
+    if not out.requires_grad:
+        result.fail("no-graph", "resnet_forward's output records no graph, so training could not compute "
+                    "gradients through it: remove torch.no_grad(), torch.inference_mode() or .detach() from it")
+        return None
+    return out.detach()
 
 
 def _check_forward(result, resnet_forward, model, shape):

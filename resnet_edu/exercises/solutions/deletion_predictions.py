@@ -13,7 +13,7 @@ what changes is what the blocks after it receive. Two candidates to weigh:
 * the first blocks (layer1): every later block was trained on what they made of the stem's output.
 Which one the network depends on most is what the sweep measures. The stored ResNet-56, trained for
 a ninth of the paper's steps, answers layer1: in the sweep of section 5, deleting layer1.0 costs the
-most, more than either block that halves the resolution (look at the first lines the sweep printed;
+most, more than either block that halves the resolution (look at the four largest losses printed after the sweep;
 the exact points vary a little from one machine to another). Every learner's sweep runs on the same
 stored networks, so the example below says layer1.
 
