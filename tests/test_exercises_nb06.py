@@ -39,6 +39,35 @@ def test_layers_in_another_order_and_missing_statistics_are_told_apart(capsys):
         ["bn-statistics-not-copied"] * 2
 
 
+def test_a_twin_without_batchnorm_is_named(capsys):
+    def without_bn(stage):
+        layers = []
+        for block in stage:
+            layers += [copy.deepcopy(block.conv1), nn.ReLU(), copy.deepcopy(block.conv2), nn.ReLU()]
+        return nn.Sequential(*layers)
+    assert mistakes(check_plain_twin(without_bn)) == ["batchnorm-missing"] * 2
+
+
+def test_the_stride_on_the_second_convolution_is_named(capsys):
+    def stride_on_conv2(stage):
+        twin = twin_of(stage)
+        first = twin[0]
+        if first.conv1.stride != (1, 1):
+            first.conv1.stride, first.conv2.stride = first.conv2.stride, first.conv1.stride
+        return twin
+    assert mistakes(check_plain_twin(stride_on_conv2)) == ["stride-on-wrong-conv"]
+
+
+def test_shortcuts_kept_in_some_blocks_are_named_with_the_blocks(capsys):
+    def only_the_first_block_plain(stage):
+        twin = copy.deepcopy(stage)
+        twin[0] = twin_of(stage)[0]
+        return twin
+    result = check_plain_twin(only_the_first_block_plain)
+    assert mistakes(result) == ["shortcuts-kept"] * 2
+    assert "blocks 1 and 2 (counting from 0)" in capsys.readouterr().out
+
+
 def test_the_worked_answer_passes(capsys):
     assert_passes(check_plain_twin(plain_twin), capsys)
 

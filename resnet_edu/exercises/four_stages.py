@@ -241,8 +241,7 @@ FORWARD_MISTAKE_IDS = catalogue(FORWARD_MISTAKES, {
     "calls-the-model": "resnet_forward calls model(x), model.forward or model.forward_features instead of "
                        "running the layers",
     "not-a-tensor": "resnet_forward returned something other than a tensor",
-    "no-graph": "the output records no graph (torch.no_grad, inference_mode or detach inside): training could "
-                "not compute gradients through it",
+    "no-graph": "the output records no graph (no_grad, inference_mode or detach inside), so no gradient can flow",
     "wrong-output-shape": "the output's shape is not (N, num_classes)",
     "outputs-differ": "the output differs from model(x) in no known way",
     "check-could-not-finish": "the learner's code broke the check itself",

@@ -3,6 +3,8 @@ stage) and ``check_deletion_predictions`` (exercise 2, predict what deleting blo
 against the notebook's own measurements).
 """
 
+import itertools
+
 import torch
 from torch import nn
 
@@ -30,6 +32,8 @@ TWIN_MISTAKES = {
     "no-final-relu": "the twin's blocks end without their ReLU",
     "weights-not-copied": "the twin's convolutions do not hold the stage's weights",
     "bn-statistics-not-copied": "the twin's BatchNorms do not hold the stage's statistics",
+    "batchnorm-missing": "the twin has fewer BatchNorms than the stage",
+    "stride-on-wrong-conv": "the twin's convolutions have other strides than the stage's",
     "layers-in-another-order": "the twin holds the stage's weights and statistics but computes something else",
     "shares-weights": "the twin shares weight tensors with the stage",
     "check-could-not-finish": "the learner's code broke the check itself",
@@ -63,6 +67,27 @@ def _bn_state(module):
             for t in (m.weight, m.bias, m.running_mean, m.running_var)]
 
 
+def _with_shortcuts_in(stage, x, kept):
+    """The stage with the blocks numbered in ``kept`` residual and the others plain."""
+    for i, block in enumerate(stage):
+        x = block(x) if i in kept else block.relu(block.bn2(block.conv2(block.relu(block.bn1(block.conv1(x))))))
+    return x
+
+
+def _blocks_with_shortcuts(out, stage, x):
+    """The numbers of the blocks whose shortcuts the learner's twin kept, if keeping some (not all,
+    not none) explains its output; else None."""
+    n = len(stage)
+    for kept in itertools.chain.from_iterable(itertools.combinations(range(n), k) for k in range(1, n)):
+        if same_values(out, _with_shortcuts_in(stage, x, set(kept))):
+            return kept
+    return None
+
+
+def _strides(module):
+    return [m.stride for m in module.modules() if isinstance(m, nn.Conv2d)]
+
+
 def _same_tensors(mine, theirs):
     return len(mine) == len(theirs) and all(a.shape == b.shape and torch.equal(a, b) for a, b in zip(mine, theirs))
 
@@ -76,12 +101,26 @@ def _name_the_difference(out, residual_out, reference, x, twin, stage):
                                       "ReLU?")
         if same_values(out, _without_final_relus(reference, x)):
             return "no-final-relu", "the blocks end without their ReLU: a plain block is conv-BN-ReLU-conv-BN-ReLU."
+        kept = _blocks_with_shortcuts(out, stage, x)
+        if kept:
+            blocks = " and ".join(str(i) for i in kept)
+            return "shortcuts-kept", (f"the twin's block{'s' if len(kept) > 1 else ''} {blocks} (counting from 0) "
+                                      "still add their shortcuts, while the others are plain: in a plain twin no "
+                                      "block adds anything to its branch.")
         mine, theirs = _conv_weights(twin), _conv_weights(stage)
         if not _same_tensors(mine, theirs):
             return "weights-not-copied", (f"the twin's {len(mine)} convolutions do not hold the stage's {len(theirs)} "
                                           "convolutions' weights (a newly built block starts from fresh random "
                                           "weights): copy each block's weights into its twin.")
         difference = float((out - reference(x)).abs().max())
+        bns = [m for m in twin.modules() if isinstance(m, nn.BatchNorm2d)]
+        expected_bns = [m for m in stage.modules() if isinstance(m, nn.BatchNorm2d)]
+        if len(bns) < len(expected_bns):
+            return "batchnorm-missing", (f"the twin has {len(bns)} BatchNorm layers, the stage {len(expected_bns)}: "
+                                         "a plain block keeps both of its BatchNorms, conv-BN-ReLU-conv-BN-ReLU.")
+        if _strides(twin) != _strides(stage):
+            return "stride-on-wrong-conv", (f"the twin's convolutions have strides {_strides(twin)}, the stage's "
+                                            f"{_strides(stage)}: keep each convolution's stride as the stage has it.")
         if _same_tensors(_bn_state(twin), _bn_state(stage)):
             return "layers-in-another-order", (f"the twin holds the stage's weights and BatchNorm statistics, yet its "
                                                f"outputs differ from the stage's plain twin by up to {difference:.3g}: "
