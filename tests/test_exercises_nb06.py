@@ -12,6 +12,7 @@ from _checker_results import assert_names, assert_passes, mistakes
 
 from resnet_edu.blocks import BasicBlock, PlainBlock
 from resnet_edu.exercises.solutions.plain_twin import plain_twin
+from resnet_edu.resnet import make_stage
 from resnet_edu.exercises.why_residuals_work import check_deletion_predictions, check_plain_twin
 
 
@@ -65,7 +66,18 @@ def test_shortcuts_kept_in_some_blocks_are_named_with_the_blocks(capsys):
         return twin
     result = check_plain_twin(only_the_first_block_plain)
     assert mistakes(result) == ["shortcuts-kept"] * 2
-    assert "blocks 1 and 2 (counting from 0)" in capsys.readouterr().out
+    assert "blocks 1 and 2 (counting from 0)" in " ".join(capsys.readouterr().out.split())
+
+
+def test_a_twin_with_an_extra_projection_is_told_it_has_more_convolutions(capsys):
+    def option_b(stage):
+        twin = make_stage(BasicBlock, stage[0].conv1.in_channels, stage[0].conv2.out_channels, len(stage),
+                          stage[0].conv1.stride[0], shortcut="B")
+        twin.load_state_dict(stage.state_dict(), strict=False)
+        return twin
+    result = check_plain_twin(option_b)
+    assert mistakes(result) == ["shortcuts-kept", "weights-not-copied"]
+    assert "the twin has 7 convolutions, the stage 6" in " ".join(capsys.readouterr().out.split())
 
 
 def test_the_worked_answer_passes(capsys):

@@ -108,6 +108,9 @@ def _name_the_difference(out, residual_out, reference, x, twin, stage):
                                       "still add their shortcuts, while the others are plain: in a plain twin no "
                                       "block adds anything to its branch.")
         mine, theirs = _conv_weights(twin), _conv_weights(stage)
+        if len(mine) > len(theirs):
+            return "weights-not-copied", (f"the twin has {len(mine)} convolutions, the stage {len(theirs)}: a plain "
+                                          "twin has the stage's convolutions and no other (no 1x1 projection).")
         if not _same_tensors(mine, theirs):
             return "weights-not-copied", (f"the twin's {len(mine)} convolutions do not hold the stage's {len(theirs)} "
                                           "convolutions' weights (a newly built block starts from fresh random "
