@@ -365,3 +365,12 @@ def test_exercise_1_without_names_passes_the_solution_and_still_names_other_mist
             nn.Conv2d(in_channels, out_channels, 1, stride), module[1])
 
     assert mistakes(check_downsample(biased, show_cases=False))[0] == "bias-before-bn"
+
+
+def test_option_a_given_for_exercise_1_is_told_its_parameters_are_missing_not_that_backward_fails():
+    def option_a(in_channels, out_channels, stride):
+        if stride == 1 and in_channels == out_channels:
+            return None
+        return ZeroPadShortcut(in_channels, out_channels, stride)
+    found = mistakes(check_downsample(option_a, show_cases=False))
+    assert "backward-raises" not in found and found[0] == "wrong-parameter-count"
