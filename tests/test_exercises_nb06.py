@@ -12,8 +12,8 @@ from _checker_results import assert_names, assert_passes, mistakes
 
 from resnet_edu.blocks import BasicBlock, PlainBlock
 from resnet_edu.exercises.solutions.plain_twin import plain_twin
-from resnet_edu.resnet import make_stage
 from resnet_edu.exercises.why_residuals_work import check_deletion_predictions, check_plain_twin
+from resnet_edu.resnet import make_stage
 
 
 def twin_of(stage, copy_weights=True, final_relu=True, relu_before_bn=False, copy_statistics=True):

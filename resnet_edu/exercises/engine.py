@@ -371,16 +371,15 @@ def _forward(result, module, x, call, reference):
 def _backward(result, module, x):
     """Train-mode forward and backward: catches in-place errors and layers that forward never uses."""
     module.train()
-    inp = x.clone()
-    if not any(p.requires_grad for p in module.parameters()):  # nothing to learn: backward goes to x alone
-        inp = x.clone().requires_grad_().clone()
+    trainable = any(p.requires_grad for p in module.parameters())
+    inp = x.clone() if trainable else x.clone().requires_grad_().clone()  # else backward goes to x alone
     if call_learner(result, "backward", lambda: module(inp).sum().backward(),
                     mistake="backward-raises") is FAILED:
         return
     unused = [name for name, p in module.named_parameters() if p.grad is None]
     if unused:
         result.fail("unused-parameters", f"these parameters get no gradient, so forward never uses them: {unused}")
-    elif inp.requires_grad:
+    elif not trainable:
         result.ok("backward runs (the module has no parameters to train)")
     else:
         result.ok("backward runs, and forward uses every parameter")

@@ -62,24 +62,21 @@ def _conv_weights(module):
     return [m.weight for m in module.modules() if isinstance(m, nn.Conv2d)]
 
 
+def _batchnorms(module):
+    return [m for m in module.modules() if isinstance(m, nn.BatchNorm2d)]
+
+
 def _bn_state(module):
-    return [t for m in module.modules() if isinstance(m, nn.BatchNorm2d)
-            for t in (m.weight, m.bias, m.running_mean, m.running_var)]
+    return [t for m in _batchnorms(module) for t in (m.weight, m.bias, m.running_mean, m.running_var)]
 
 
-def _with_shortcuts_in(stage, x, kept):
-    """The stage with the blocks numbered in ``kept`` residual and the others plain."""
-    for i, block in enumerate(stage):
-        x = block(x) if i in kept else block.relu(block.bn2(block.conv2(block.relu(block.bn1(block.conv1(x))))))
-    return x
-
-
-def _blocks_with_shortcuts(out, stage, x):
+def _blocks_with_shortcuts(out, stage, reference, x):
     """The numbers of the blocks whose shortcuts the learner's twin kept, if keeping some (not all,
-    not none) explains its output; else None."""
+    not none) explains its output; else None. ``reference`` is the stage's plain twin."""
     n = len(stage)
     for kept in itertools.chain.from_iterable(itertools.combinations(range(n), k) for k in range(1, n)):
-        if same_values(out, _with_shortcuts_in(stage, x, set(kept))):
+        mixed = nn.Sequential(*(stage[i] if i in kept else reference[i] for i in range(n)))
+        if same_values(out, mixed(x)):
             return kept
     return None
 
@@ -101,7 +98,7 @@ def _name_the_difference(out, residual_out, reference, x, twin, stage):
                                       "ReLU?")
         if same_values(out, _without_final_relus(reference, x)):
             return "no-final-relu", "the blocks end without their ReLU: a plain block is conv-BN-ReLU-conv-BN-ReLU."
-        kept = _blocks_with_shortcuts(out, stage, x)
+        kept = _blocks_with_shortcuts(out, stage, reference, x)
         if kept:
             blocks = " and ".join(str(i) for i in kept)
             return "shortcuts-kept", (f"the twin's block{'s' if len(kept) > 1 else ''} {blocks} (counting from 0) "
@@ -116,10 +113,9 @@ def _name_the_difference(out, residual_out, reference, x, twin, stage):
                                           "convolutions' weights (a newly built block starts from fresh random "
                                           "weights): copy each block's weights into its twin.")
         difference = float((out - reference(x)).abs().max())
-        bns = [m for m in twin.modules() if isinstance(m, nn.BatchNorm2d)]
-        expected_bns = [m for m in stage.modules() if isinstance(m, nn.BatchNorm2d)]
-        if len(bns) < len(expected_bns):
-            return "batchnorm-missing", (f"the twin has {len(bns)} BatchNorm layers, the stage {len(expected_bns)}: "
+        bns, expected_bns = len(_batchnorms(twin)), len(_batchnorms(stage))
+        if bns < expected_bns:
+            return "batchnorm-missing", (f"the twin has {bns} BatchNorm layers, the stage {expected_bns}: "
                                          "a plain block keeps both of its BatchNorms, conv-BN-ReLU-conv-BN-ReLU.")
         if _strides(twin) != _strides(stage):
             return "stride-on-wrong-conv", (f"the twin's convolutions have strides {_strides(twin)}, the stage's "
