@@ -207,3 +207,21 @@ def test_one_block_placed_several_times_is_named(capsys):
     result = check_stage(shared_stage)
     assert "same-block-repeated" in mistakes(result)
     assert "wrong-number-of-blocks" not in mistakes(result)
+
+
+def test_named_blocks_are_told_to_be_numbered():
+    """A stage of the right blocks under names of its own builds and runs, but torchvision's weights
+    (loaded strictly at the end of notebook 03) find no layer1.0.conv1.weight in it."""
+    from collections import OrderedDict
+
+    def named_stage(block, in_channels, width, num_blocks, stride):
+        blocks = [(f"block{i}", block(in_channels if i == 0 else width * block.expansion, width,
+                                      stride if i == 0 else 1)) for i in range(num_blocks)]
+        return nn.Sequential(OrderedDict(blocks))
+
+    assert set(mistakes(check_stage(named_stage))) == {"blocks-not-numbered"}
+
+    def numbered_stage(*args):
+        return nn.Sequential(OrderedDict((str(i), b) for i, b in enumerate(make_stage(*args))))
+
+    assert_passes(check_stage(numbered_stage))

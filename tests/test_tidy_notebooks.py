@@ -29,6 +29,19 @@ def test_tidying_moves_markers_to_tags_drops_widgets_and_joins_streams():
     assert [(o["name"], "".join(o["text"])) for o in tidied["outputs"]] == [("stdout", "a\nb\n"), ("stderr", "c\n")]
 
 
+def test_the_cache_fill_line_of_a_first_load_is_dropped():
+    """Whether load_cifar10 decodes depends on the machine's cache, and its line names the machine's paths."""
+    cell = {"cell_type": "code", "metadata": {}, "source": ["data = load_cifar10()\n"], "outputs": [
+        {"output_type": "stream", "name": "stdout",
+         "text": ["Decoding CIFAR-10 from /data/cifar10-jpeg.tar.gz (once; cached in /cache/resnet_edu) ...\n",
+                  "loaded: CIFAR-10 (JPEG copy)\n"]},
+        {"output_type": "stream", "name": "stdout",
+         "text": ["Decoding CIFAR-10 from /data/cifar10 (once; cached in /cache/resnet_edu) ...\n"]}]}
+    tidied = tidy_notebooks.tidy_cell(cell)
+    kept = [(o["name"], "".join(o["text"])) for o in tidied["outputs"]]
+    assert kept == [("stdout", "loaded: CIFAR-10 (JPEG copy)\n")]
+
+
 def test_a_machine_path_in_an_output_is_reported():
     notebook = {"cells": [{"cell_type": "code", "outputs": [
         {"output_type": "stream", "name": "stdout", "text": ["not cached at /root/.cache/torch/hub\n"]}]}]}

@@ -13,6 +13,9 @@ and `python tools/slides.py --write` (the slide layout depends on the outputs' l
 * widget outputs (sliders, tqdm's bars) are dropped with the saved widget state: without a kernel
   they show only as text such as ``interactive(children=(IntSlider(...`` or ``0% 0/260``, so a
   notebook stores the figure a widget draws, not the widget (a live kernel still shows it);
+* the line ``load_cifar10`` prints when it fills its cache ("Decoding CIFAR-10 from PATH (once; cached
+  in DIR) ...") is dropped: whether it appears depends on whether the machine had decoded that copy
+  before, and it names the machine's paths (a run on a warm cache prints nothing there);
 * consecutive stream outputs of one kind are joined into one, and the execution-timing metadata
   that Jupyter adds to every cell is removed;
 * PNG figures are stored with a palette of 256 colours where that saves at least 10% (a plot looks
@@ -34,6 +37,7 @@ NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 MAX_BYTES = 400_000
 MARKER = re.compile(r"^# NBVAL_([A-Z_]+)[^\n]*\n?", re.MULTILINE)
 WIDGET = "application/vnd.jupyter.widget-view+json"
+CACHE_FILL = re.compile(r"^Decoding CIFAR-10 from .* \(once; cached in .*\) \.\.\.\n?", re.MULTILINE)
 MACHINE_PATH = re.compile(r"(/root/|/home/\w+/|/tmp/|/work/|C:\\\\Users\\\\)")
 
 
@@ -57,6 +61,10 @@ def tidy_cell(cell):
     for output in cell["outputs"]:
         if WIDGET in output.get("data", {}):
             continue
+        if output["output_type"] == "stream" and CACHE_FILL.search("".join(output["text"])):
+            output["text"] = CACHE_FILL.sub("", "".join(output["text"])).splitlines(keepends=True)
+            if not output["text"]:
+                continue
         previous = outputs[-1] if outputs else None
         if output["output_type"] == "stream" and previous and previous["output_type"] == "stream" \
                 and previous["name"] == output["name"]:

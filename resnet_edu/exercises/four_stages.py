@@ -47,6 +47,7 @@ STAGE_MISTAKE_IDS = catalogue(REFERENCE_MISTAKES, {
     "stride-on-wrong-block": "a block other than the first has the stride, or the first lacks it",
     "wrong-in-channels": "a block is built for the wrong number of input channels",
     "wrong-block-kind": "a block projects where it should not, or not where it should",
+    "blocks-not-numbered": "the blocks are named, not numbered 0, 1, ... as torchvision's weights expect",
 })
 
 
@@ -121,7 +122,14 @@ def _check_stage_blocks(result, stage, case):
             blocks_with_problem.setdefault(problem, []).append(i)
     for (mistake, text), indices in blocks_with_problem.items():
         result.fail(mistake, f"{_which_blocks(indices, num_blocks)}: {text}")
-    if not blocks_with_problem:
+    names = list(stage._modules)
+    if not blocks_with_problem and names != [str(i) for i in range(num_blocks)]:
+        result.fail("blocks-not-numbered",
+                    f"the right blocks, but named {names}: a state_dict's keys follow these names, and "
+                    "torchvision's weights (loaded at the end of this notebook) number a stage's blocks "
+                    "0, 1, 2, ... (layer1.0.conv1.weight). Build the nn.Sequential from the blocks in order, "
+                    "without names.")
+    elif not blocks_with_problem:
         kinds = ", ".join(block_kind(b) for b in blocks)
         result.ok(f"the right blocks with the right in_channels and strides: {kinds}")
 
