@@ -225,3 +225,16 @@ def test_named_blocks_are_told_to_be_numbered():
         return nn.Sequential(OrderedDict((str(i), b) for i, b in enumerate(make_stage(*args))))
 
     assert_passes(check_stage(numbered_stage))
+
+
+def test_a_block_built_with_the_wrong_width_is_named_where_it_is():
+    """width * expansion passed as every block's width: the first block takes the right input, so
+    only a width check names it; without one the FAIL landed on the later blocks' in_channels."""
+    def widened_stage(block, in_channels, width, num_blocks, stride):
+        out = width * block.expansion
+        return nn.Sequential(*[block(in_channels if i == 0 else out * block.expansion, out, stride if i == 0 else 1)
+                               for i in range(num_blocks)])
+
+    result = check_stage(widened_stage)
+    assert_names(result, "wrong-width")
+    assert "wrong-in-channels" not in mistakes(result)  # the first block's input is right; its width is not

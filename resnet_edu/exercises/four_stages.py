@@ -46,6 +46,7 @@ STAGE_MISTAKE_IDS = catalogue(REFERENCE_MISTAKES, {
     "fixed-block-class": "a block is built from a fixed class instead of the block argument",
     "stride-on-wrong-block": "a block other than the first has the stride, or the first lacks it",
     "wrong-in-channels": "a block is built for the wrong number of input channels",
+    "wrong-width": "a block is built with another width than the stage's width argument",
     "wrong-block-kind": "a block projects where it should not, or not where it should",
     "blocks-not-numbered": "the blocks are named, not numbered 0, 1, ... as torchvision's weights expect",
 })
@@ -78,6 +79,9 @@ def _stride_problem(index, mine, theirs):
 def _block_problems(index, mine, theirs, width):
     """(mistake id, words) of what is wrong with one block of the learner's stage, or None."""
     problems = []
+    if mine.conv1.out_channels != theirs.conv1.out_channels:
+        problems.append(("wrong-width", f"built with width {mine.conv1.out_channels}, but the stage's width is "
+                         f"{width}: every block of a stage gets the same width argument"))
     if mine.stride != theirs.stride:
         problems.append(("stride-on-wrong-block", _stride_problem(index, mine, theirs)))
     if mine.conv1.in_channels != theirs.conv1.in_channels:

@@ -106,7 +106,8 @@ GRAD_CAM_MISTAKES = [
             "channel weights. Average each image's gradient over its own map only (its height and width): one "
             "weight per channel and image"),
     Mistake("gradient-of-probability", "gradient of the probability", dict(score="probability"),
-            "the gradient is that of the softmax probability. Grad-CAM takes the "
+            "the gradient is that of the softmax probability (or of its log, which gives the same maps). "
+            "Grad-CAM takes the "
             "gradient of the class's score before the softmax (its logit): the probability also depends on every "
             "other class's logit"),
     Mistake("scores-of-all-images", "every image's scores summed", dict(score="all_images_classes"),
