@@ -58,8 +58,16 @@ def _without_final_relus(twin, x):
     return x
 
 
+def _convs(module):
+    return [m for m in module.modules() if isinstance(m, nn.Conv2d)]
+
+
 def _conv_weights(module):
-    return [m.weight for m in module.modules() if isinstance(m, nn.Conv2d)]
+    return [m.weight for m in _convs(module)]
+
+
+def _strides(module):
+    return [m.stride for m in _convs(module)]
 
 
 def _batchnorms(module):
@@ -79,10 +87,6 @@ def _blocks_with_shortcuts(out, stage, reference, x):
         if same_values(out, mixed(x)):
             return kept
     return None
-
-
-def _strides(module):
-    return [m.stride for m in module.modules() if isinstance(m, nn.Conv2d)]
 
 
 def _same_tensors(mine, theirs):
