@@ -81,8 +81,8 @@ def _block_problems(index, mine, theirs, width):
     problems = []
     if mine.conv1.out_channels != theirs.conv1.out_channels:
         problems.append(("wrong-width", f"built with width {mine.conv1.out_channels}, but the stage's width is "
-                         f"{width}: a block expands its width itself (width w gives out w * block.expansion channels), "
-                         "so each block of the stage gets the stage's width as it is"))
+                         f"{width}: a block expands its width itself (width w gives out w * block.expansion channels); "
+                         "what width does each block of the stage need?"))
     if mine.stride != theirs.stride:
         problems.append(("stride-on-wrong-block", _stride_problem(index, mine, theirs)))
     if mine.conv1.in_channels != theirs.conv1.in_channels:
