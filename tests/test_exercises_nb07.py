@@ -47,13 +47,17 @@ def learners_grad_cam(model, images, layer, classes=None, *, relu=True, average=
     dims = (0, 2, 3) if average == "batch" else (2, 3)
     weights = gradients.mean(dim=dims, keepdim=True) if average else gradients
     maps = (weights * activations).sum(1, keepdim=True).detach()
-    if relu:
+    if relu == "abs":
+        maps = maps.abs()
+    elif relu is True:
         maps = maps.clamp(min=0)
     if scale_first:
         maps = maps / maps.amax(dim=(1, 2, 3), keepdim=True)
     if resize:
         extra = {} if mode == "nearest" else {"align_corners": align_corners}
         maps = F.interpolate(maps, size=images.shape[-2:], mode=mode, **extra)
+    if relu == "after_resize":
+        maps = maps.clamp(min=0)
     if not keep_channel:
         maps = maps[:, 0]
     if scale in ("each", "each-unguarded") and not scale_first:
@@ -61,6 +65,9 @@ def learners_grad_cam(model, images, layer, classes=None, *, relu=True, average=
         maps = maps / (peaks if scale == "each-unguarded" else peaks.where(peaks > 0, torch.ones_like(peaks)))
     elif scale == "batch":
         maps = maps / maps.max()
+    elif scale == "min-max":  # as pytorch-grad-cam scales its maps
+        lows = maps.amin(dim=(-2, -1), keepdim=True)
+        maps = (maps - lows) / (maps.amax(dim=(-2, -1), keepdim=True) - lows + 1e-7)
     return maps if maps_only else (maps, logits.argmax(1) if return_predicted else classes)
 
 
@@ -126,12 +133,15 @@ def test_the_mistakes_the_checker_knows_are_grad_cam_with_one_step_changed():
 
 @pytest.mark.parametrize("mistake,named", [
     (dict(relu=False), "no-relu"),
+    (dict(relu="abs"), "abs-instead-of-relu"),
+    (dict(relu="after_resize"), "relu-after-resize"),
     (dict(average=False), "pixelwise-weights"),
     (dict(average="batch"), "weights-averaged-over-batch"),
     (dict(softmax=True), "gradient-of-probability"),
     (dict(every_images_class=True), "scores-of-all-images"),
     (dict(scale=None), "maps-not-scaled"),
     (dict(scale="batch"), "scaled-over-batch"),
+    (dict(scale="min-max"), "min-max-scaled"),
     (dict(scale_first=True), "scaled-before-resize"),
     (dict(mode="nearest"), "nearest-resize"),
     (dict(align_corners=True), "align-corners-resize"),

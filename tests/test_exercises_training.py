@@ -5,6 +5,7 @@ import sys
 
 import pytest
 import torch
+from torch import nn
 
 from _checker_results import assert_passes, mistakes
 
@@ -234,6 +235,44 @@ def test_train_step_mistakes_are_named(capsys):
     assert mistakes(check_train_step(scheduler_first)) == ["scheduler-before-optimizer"]
     assert mistakes(check_train_step(cleared_after_backward)) == ["cleared-after-backward"]
     assert mistakes(check_train_step(no_scheduler_step)) == ["scheduler-not-stepped"]
+
+
+def test_a_loss_of_the_learners_own_and_a_second_forward_pass_are_named(capsys):
+    def own_loss_function(model, images, labels, optimizer, scheduler, criterion):
+        model.train()
+        loss = nn.CrossEntropyLoss()(model(images), labels)  # the criterion handed over smooths its labels
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        return loss.item()
+
+    def own_smoothed_loss(model, images, labels, optimizer, scheduler, criterion):  # the same loss: right
+        model.train()
+        loss = nn.CrossEntropyLoss(label_smoothing=0.1)(model(images), labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        return loss.item()
+
+    accuracies = []
+
+    def outputs_computed_twice(model, images, labels, optimizer, scheduler, criterion):
+        model.train()
+        accuracies.append((model(images).argmax(1) == labels).float().mean().item())  # one forward pass
+        loss = criterion(model(images), labels)  # and a second one, in training mode too
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        return loss.item()
+
+    assert mistakes(check_train_step(own_loss_function)) == ["own-loss-function"]
+    assert_passes(check_train_step(own_smoothed_loss))
+    assert mistakes(check_train_step(outputs_computed_twice)) == ["two-forward-passes"]
+    out = capsys.readouterr().out
+    assert "label smoothing 0.1" in out and "How many times" in out
 
 
 def test_a_step_before_backward_is_named_whether_it_changes_nothing_or_raises(capsys):

@@ -263,6 +263,17 @@ STEP_MISTAKES = [
             "reference's: the forward pass ran in eval mode, so BatchNorm normalised with its stored statistics "
             "instead of the batch's, and updated nothing. The checker hands the model over in eval mode, as an "
             "evaluation leaves it: what does a training step have to do first?"),
+    Mistake("own-loss-function", "a loss function of the learner's own, not the criterion handed over",
+            ("train", "forward_own_loss", "zero_grad", "backward", "step", "schedule"),
+            "The order of the step is right, but already step 1 computed another loss than the reference's: "
+            "the loss came from a function of your own, which has no label smoothing, and not from the "
+            f"criterion handed over (cross-entropy with label smoothing {STEP_CONFIG.label_smoothing}, as the "
+            "course trains). Which argument should compute the loss?"),
+    Mistake("two-forward-passes", "the model ran forward twice in one step",
+            ("train", "forward", "forward", "zero_grad", "backward", "step", "schedule"),
+            "The weights follow the reference's, but the BatchNorm running statistics moved twice in each "
+            "step: the model ran forward twice in training mode, and every training-mode forward pass updates "
+            "them. How many times does one step need the model's outputs?"),
     Mistake("gradients-never-cleared", "the gradients were never cleared, so they piled up from step to step",
             ("train", "forward", "backward", "step", "schedule"),
             "After step 1 the weights equal the reference's, but from step 2 on they differ: each step applied "
@@ -339,6 +350,8 @@ def scripted_step(order):
                 model.train()
             elif operation == "forward":
                 loss = criterion(model(images), labels)
+            elif operation == "forward_own_loss":  # a loss function of the learner's own, without smoothing
+                loss = nn.functional.cross_entropy(model(images), labels)
             elif operation == "zero_grad":
                 optimizer.zero_grad(set_to_none=True)
             elif operation == "zero_grad_keep":  # zeros in .grad instead of None

@@ -72,22 +72,31 @@ def mistaken_grad_cam(activations, gradients, size, *, average=True, relu=True, 
                       scale_before_resize=False):
     """Grad-CAM's maps from a layer's output and gradient (:func:`layer_gradients`) with one step changed,
     to recognise a learner's mistake by its output. With the defaults it is Grad-CAM itself (the tests
-    check that it equals resnet_edu.inside.grad_cam)."""
+    check that it equals resnet_edu.inside.grad_cam). ``relu``: True, False, "abs" (absolute values
+    instead) or "after_resize"; ``scale``: "each_map", "batch", "min_max" or None."""
     dims = (0, 2, 3) if average == "batch" else (2, 3)  # "batch": over the images too, one weight for all
     weights = gradients.mean(dim=dims, keepdim=True) if average else gradients
     maps = (weights * activations).sum(1, keepdim=True)
-    maps = F.relu(maps) if relu else maps
+    maps = maps.abs() if relu == "abs" else F.relu(maps) if relu is True else maps
     if scale_before_resize:
-        maps = maps / maps.flatten(1).max(1).values.clamp_min(1e-30)[:, None, None, None]
+        maps = maps / _peaks(maps)
     if resize is not None:
         align = {} if resize == "nearest" else {"align_corners": resize.endswith("corners")}
         maps = F.interpolate(maps, size=size, mode=resize.split("_")[0], **align)
-    maps = maps[:, 0]
+    maps = F.relu(maps[:, 0]) if relu == "after_resize" else maps[:, 0]
     if scale == "each_map" and not scale_before_resize:
-        maps = maps / maps.flatten(1).max(1).values.clamp_min(1e-30)[:, None, None]
+        maps = maps / _peaks(maps)
+    elif scale == "min_max":
+        maps = maps - maps.flatten(1).min(1).values[:, None, None]
+        maps = maps / _peaks(maps)
     elif scale == "batch":
         maps = maps / maps.max().clamp_min(1e-30)
     return maps
+
+
+def _peaks(maps):
+    """Each map's largest value (at least 1e-30, so a map of zeros stays zeros), shaped to divide the maps."""
+    return maps.flatten(1).max(1).values.clamp_min(1e-30).view(-1, *[1] * (maps.dim() - 1))
 
 
 # Each known mistake: its output is the arguments of mistaken_grad_cam that give the learner's maps. The
@@ -97,6 +106,13 @@ GRAD_CAM_MISTAKES = [
             "no ReLU: the maps have negative values, where the channels add up to evidence "
             "against the class. Grad-CAM keeps only the evidence for the class: set the negative sums to zero "
             "before you resize and scale"),
+    Mistake("abs-instead-of-relu", "absolute value instead of ReLU", dict(relu="abs"),
+            "the negative sums became positive: the absolute value turns evidence against the class into "
+            "evidence for it. Which function keeps the positive sums and sets the negative ones to zero?"),
+    Mistake("relu-after-resize", "ReLU after the resize", dict(relu="after_resize"),
+            "the ReLU came after the resize, so near the edges of the evidence the resize mixed the negative "
+            "sums into the map before they were cut off, and the maps differ from Grad-CAM's there. On which "
+            "grid does Grad-CAM set the negative sums to zero: the layer's or the image's?"),
     Mistake("pixelwise-weights", "gradient times activation, pixel by pixel", dict(average=False),
             "each pixel is weighted by the gradient at that same pixel (gradient times "
             "activation). Grad-CAM gives each channel one weight: the gradient averaged over the whole map, the "
@@ -120,6 +136,10 @@ GRAD_CAM_MISTAKES = [
     Mistake("scaled-over-batch", "scaled by the batch's largest value", dict(scale="batch"),
             "all maps were divided by the largest value of the whole batch: divide each map "
             "by its own largest value, so that every map reaches 1"),
+    Mistake("min-max-scaled", "min-max scaling", dict(scale="min_max"),
+            "each map's smallest value was subtracted before the division (min-max scaling, as some Grad-CAM "
+            "libraries do), so a map whose every pixel has some evidence drops to 0 at its weakest one. Here "
+            "0 means no evidence: what must the scaling leave where it was?"),
     Mistake("scaled-before-resize", "scaled before resizing", dict(scale_before_resize=True),
             "the maps were scaled before they were resized, so the resize leaves "
             "their peaks a little below 1: resize first, then scale each map"),
