@@ -142,6 +142,7 @@ def test_the_mistakes_the_checker_knows_are_grad_cam_with_one_step_changed():
     (dict(scale=None), "maps-not-scaled"),
     (dict(scale="batch"), "scaled-over-batch"),
     (dict(scale="min-max"), "min-max-scaled"),
+    (dict(relu=False, scale="min-max"), "min-max-scaled"),  # as much Grad-CAM code on the web does
     (dict(scale_first=True), "scaled-before-resize"),
     (dict(mode="nearest"), "nearest-resize"),
     (dict(align_corners=True), "align-corners-resize"),

@@ -268,9 +268,21 @@ def test_a_loss_of_the_learners_own_and_a_second_forward_pass_are_named(capsys):
         scheduler.step()
         return loss.item()
 
+    def accuracy_after_the_step(model, images, labels, optimizer, scheduler, criterion):
+        model.train()
+        loss = criterion(model(images), labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        with torch.no_grad():  # no gradients, but a training-mode forward pass all the same
+            accuracies.append((model(images).argmax(1) == labels).float().mean().item())
+        scheduler.step()
+        return loss.item()
+
     assert mistakes(check_train_step(own_loss_function)) == ["own-loss-function"]
     assert_passes(check_train_step(own_smoothed_loss))
     assert mistakes(check_train_step(outputs_computed_twice)) == ["two-forward-passes"]
+    assert mistakes(check_train_step(accuracy_after_the_step)) == ["two-forward-passes"]
     out = capsys.readouterr().out
     assert "label smoothing 0.1" in out and "How many times" in out
 

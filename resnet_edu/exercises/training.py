@@ -255,6 +255,10 @@ STEP_BEFORE_BACKWARD = ("The optimiser stepped before backward had computed this
                         "those left from the step before, or none (so step 1 changed nothing), and once it has "
                         "changed the weights in place, backward cannot run, because it needs the weights the "
                         "forward pass used. In which order must the gradients be computed and applied?")
+TWO_FORWARD_PASSES = ("The gradients are the reference's, but the BatchNorm running statistics moved twice in each "
+                      "step: the model ran forward twice in training mode, and every training-mode forward pass "
+                      "updates them (torch.no_grad() does not stop that). How many times does one step need the "
+                      "model's outputs?")
 
 STEP_MISTAKES = [
     Mistake("model-in-eval-mode", "the step ran in eval mode (BatchNorm used its running statistics)",
@@ -270,10 +274,9 @@ STEP_MISTAKES = [
             f"criterion handed over (cross-entropy with label smoothing {STEP_CONFIG.label_smoothing}, as the "
             "course trains). Which argument should compute the loss?"),
     Mistake("two-forward-passes", "the model ran forward twice in one step",
-            ("train", "forward", "forward", "zero_grad", "backward", "step", "schedule"),
-            "The weights follow the reference's, but the BatchNorm running statistics moved twice in each "
-            "step: the model ran forward twice in training mode, and every training-mode forward pass updates "
-            "them. How many times does one step need the model's outputs?"),
+            ("train", "forward", "forward", "zero_grad", "backward", "step", "schedule"), TWO_FORWARD_PASSES),
+    Mistake("two-forward-passes", "the model ran forward twice in one step",  # the second after the step
+            ("train", "forward", "zero_grad", "backward", "step", "extra_forward", "schedule"), TWO_FORWARD_PASSES),
     Mistake("gradients-never-cleared", "the gradients were never cleared, so they piled up from step to step",
             ("train", "forward", "backward", "step", "schedule"),
             "After step 1 the weights equal the reference's, but from step 2 on they differ: each step applied "
@@ -352,6 +355,8 @@ def scripted_step(order):
                 loss = criterion(model(images), labels)
             elif operation == "forward_own_loss":  # a loss function of the learner's own, without smoothing
                 loss = nn.functional.cross_entropy(model(images), labels)
+            elif operation == "extra_forward":  # the model's outputs once more, e.g. for an accuracy
+                model(images)
             elif operation == "zero_grad":
                 optimizer.zero_grad(set_to_none=True)
             elif operation == "zero_grad_keep":  # zeros in .grad instead of None

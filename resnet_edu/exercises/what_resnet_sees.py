@@ -140,6 +140,11 @@ GRAD_CAM_MISTAKES = [
             "each map's smallest value was subtracted before the division (min-max scaling, as some Grad-CAM "
             "libraries do), so a map whose every pixel has some evidence drops to 0 at its weakest one. Here "
             "0 means no evidence: what must the scaling leave where it was?"),
+    Mistake("min-max-scaled", "min-max scaling", dict(relu=False, scale="min_max"),
+            "each map's smallest value was subtracted before the division (min-max scaling, as some Grad-CAM "
+            "code does) and there was no ReLU first, so the strongest evidence *against* the class became 0 and "
+            "every other pixel was lifted above it. Here 0 means no evidence: what has to happen to the "
+            "negative sums, and what must the scaling leave where it was?"),
     Mistake("scaled-before-resize", "scaled before resizing", dict(scale_before_resize=True),
             "the maps were scaled before they were resized, so the resize leaves "
             "their peaks a little below 1: resize first, then scale each map"),
