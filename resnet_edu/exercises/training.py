@@ -269,10 +269,10 @@ STEP_MISTAKES = [
             "evaluation leaves it: what does a training step have to do first?"),
     Mistake("own-loss-function", "a loss function of the learner's own, not the criterion handed over",
             ("train", "forward_own_loss", "zero_grad", "backward", "step", "schedule"),
-            "The order of the step is right, but already step 1 computed another loss than the reference's: "
-            "the loss came from a function of your own, which has no label smoothing, and not from the "
-            f"criterion handed over (cross-entropy with label smoothing {STEP_CONFIG.label_smoothing}, as the "
-            "course trains). Which argument should compute the loss?"),
+            "The order of the step is right, but already step 1 computed a different loss from the "
+            "reference's: the loss came from a loss function of your own, without label smoothing, not from "
+            f"the criterion handed over (cross-entropy with label smoothing {STEP_CONFIG.label_smoothing}, as "
+            "the course's default recipe trains). Which argument should compute the loss?"),
     Mistake("two-forward-passes", "the model ran forward twice in one step",
             ("train", "forward", "forward", "zero_grad", "backward", "step", "schedule"), TWO_FORWARD_PASSES),
     Mistake("two-forward-passes", "the model ran forward twice in one step",  # the second after the step

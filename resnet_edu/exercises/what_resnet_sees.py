@@ -110,8 +110,8 @@ GRAD_CAM_MISTAKES = [
             "the negative sums became positive: the absolute value turns evidence against the class into "
             "evidence for it. Which function keeps the positive sums and sets the negative ones to zero?"),
     Mistake("relu-after-resize", "ReLU after the resize", dict(relu="after_resize"),
-            "the ReLU came after the resize, so near the edges of the evidence the resize mixed the negative "
-            "sums into the map before they were cut off, and the maps differ from Grad-CAM's there. On which "
+            "the ReLU came after the resize, so wherever positive and negative cells meet (on a grid this coarse, "
+            "much of the map) the resize mixed the negative sums into the map before they were cut off. On which "
             "grid does Grad-CAM set the negative sums to zero: the layer's or the image's?"),
     Mistake("pixelwise-weights", "gradient times activation, pixel by pixel", dict(average=False),
             "each pixel is weighted by the gradient at that same pixel (gradient times "
@@ -142,7 +142,7 @@ GRAD_CAM_MISTAKES = [
             "0 means no evidence: what must the scaling leave where it was?"),
     Mistake("min-max-scaled", "min-max scaling", dict(relu=False, scale="min_max"),
             "each map's smallest value was subtracted before the division (min-max scaling, as some Grad-CAM "
-            "code does) and there was no ReLU first, so the strongest evidence *against* the class became 0 and "
+            "libraries do) and there was no ReLU first, so the strongest evidence against the class became 0 and "
             "every other pixel was lifted above it. Here 0 means no evidence: what has to happen to the "
             "negative sums, and what must the scaling leave where it was?"),
     Mistake("scaled-before-resize", "scaled before resizing", dict(scale_before_resize=True),
