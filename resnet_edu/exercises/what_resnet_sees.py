@@ -99,6 +99,9 @@ def _peaks(maps):
     return maps.flatten(1).max(1).values.clamp_min(1e-30).view(-1, *[1] * (maps.dim() - 1))
 
 
+MIN_MAX_SCALING = ("each map's smallest value was subtracted before the division (min-max scaling, as some "
+                   "Grad-CAM libraries do)")
+
 # Each known mistake: its output is the arguments of mistaken_grad_cam that give the learner's maps. The
 # first that matches is named.
 GRAD_CAM_MISTAKES = [
@@ -137,12 +140,10 @@ GRAD_CAM_MISTAKES = [
             "all maps were divided by the largest value of the whole batch: divide each map "
             "by its own largest value, so that every map reaches 1"),
     Mistake("min-max-scaled", "min-max scaling", dict(scale="min_max"),
-            "each map's smallest value was subtracted before the division (min-max scaling, as some Grad-CAM "
-            "libraries do), so a map whose every pixel has some evidence drops to 0 at its weakest one. Here "
+            f"{MIN_MAX_SCALING}, so a map whose every pixel has some evidence drops to 0 at its weakest one. Here "
             "0 means no evidence: what must the scaling leave where it was?"),
     Mistake("min-max-scaled", "min-max scaling", dict(relu=False, scale="min_max"),
-            "each map's smallest value was subtracted before the division (min-max scaling, as some Grad-CAM "
-            "libraries do) and there was no ReLU first, so the strongest evidence against the class became 0 and "
+            f"{MIN_MAX_SCALING} and there was no ReLU first, so the strongest evidence against the class became 0 and "
             "every other pixel was lifted above it. Here 0 means no evidence: what has to happen to the "
             "negative sums, and what must the scaling leave where it was?"),
     Mistake("scaled-before-resize", "scaled before resizing", dict(scale_before_resize=True),
